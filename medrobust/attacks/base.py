@@ -1,0 +1,89 @@
+"""The attack interface: ``attack(model, x, y, eps) -> x_adv``, plus the logits at ``x_adv``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from medrobust.attacks.norms import Norm
+from medrobust.models.heads import Head
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+"""Per-sample loss (N,) from logits and labels; attacks maximise it."""
+
+
+class AttackableModel(Protocol):
+    """What an attack needs from a model: logits, bounds, head, a device, eval/freeze."""
+
+    head: Head
+    bounds: tuple[float, float]
+    device: torch.device
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def evaluating(self, freeze: bool = False) -> object: ...
+
+
+@dataclass
+class AttackOutput:
+    """An attack's result: adversarial inputs, their logits, and which ones succeeded."""
+
+    x_adv: Tensor
+    logits: Tensor
+    success: Tensor
+
+
+class Attack(ABC):
+    """Base class. Subclasses implement :meth:`run`; budgets may be per sample.
+
+    Guarantees: ``‖x_adv − x‖ ≤ eps`` in the attack's norm, ``x_adv`` within the model's
+    bounds, the same seed gives the same result, and the loop never leaves the device.
+    """
+
+    name: str = "attack"
+    norm: Norm = "linf"
+    targeted: bool = False
+
+    def __call__(self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
+        return self.run(model, x, y, eps).x_adv
+
+    @abstractmethod
+    def run(
+        self,
+        model: AttackableModel,
+        x: Tensor,
+        y: Tensor,
+        eps: float | Tensor,
+        *,
+        seed: int | None = None,
+    ) -> AttackOutput:
+        """Attack ``x`` (labels ``y``, or targets when targeted) within budget ``eps``."""
+
+    @property
+    def label(self) -> str:
+        """Name used in result rows, e.g. ``pgd-linf``."""
+        return f"{self.name}-{self.norm}"
+
+    def describe(self) -> dict[str, object]:
+        """Parameters for the run manifest."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and not callable(v)}
+
+
+def objective(model: AttackableModel, loss: LossFn | None, targeted: bool) -> LossFn:
+    """The per-sample objective an attack ascends: the loss, or minus it when targeted."""
+    fn = loss if loss is not None else model.head.loss
+    if targeted:
+        return lambda logits, y: -fn(logits, y)
+    return fn
+
+
+def make_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A seeded generator on ``device`` so random starts never touch the host."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g

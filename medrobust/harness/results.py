@@ -1,0 +1,138 @@
+"""The results of one sweep: rows, summary, manifest; saved as a folder, loaded back.
+
+Folder layout: ``summary.json`` (schema-versioned), ``manifest.json``, ``samples.csv``
+(one row per sample), ``rows.csv`` (one row per sample x attack x budget).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from medrobust.errors import DataError
+from medrobust.harness.atomic import write_csv, write_json
+
+SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
+SAMPLES = "samples.csv"
+ROWS = "rows.csv"
+
+
+@dataclass
+class Results:
+    """What :func:`medrobust.evaluate` returns."""
+
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    clean: pd.DataFrame
+    rows: pd.DataFrame
+    path: Path | None = field(default=None)
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """Trust-check warnings raised for this run."""
+        return list(self.summary.get("warnings", []))
+
+    @property
+    def clean_accuracy(self) -> float:
+        return float(self.summary["clean"]["accuracy"])
+
+    def curve(self, attack: str) -> list[dict[str, Any]]:
+        """The per-budget entries for ``attack`` (a label like ``pgd-linf`` or a prefix like ``pgd``)."""
+        return self.summary["attacks"][self.attack_name(attack)]["budgets"]
+
+    def attack_name(self, attack: str) -> str:
+        """Resolve ``pgd`` to ``pgd-linf`` when unambiguous."""
+        names = list(self.summary["attacks"])
+        if attack in names:
+            return attack
+        matches = [n for n in names if n.split("-")[0] == attack]
+        if len(matches) != 1:
+            raise KeyError(f"attack {attack!r} not in results ({', '.join(names)})")
+        return matches[0]
+
+    def metric(self, attack: str, eps: float, name: str = "robust_accuracy") -> float:
+        """One metric at one budget (matched within 1e-9)."""
+        for b in self.curve(attack):
+            if abs(b["eps"] - eps) < 1e-9:
+                return float(b[name]) if b[name] is not None else math.nan
+        raise KeyError(f"budget {eps} not evaluated for {attack}")
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The summary as a long table: one row per attack x budget."""
+        records = []
+        for attack, a in self.summary["attacks"].items():
+            for b in a["budgets"]:
+                rec = {"attack": attack}
+                rec.update({k: v for k, v in b.items() if not isinstance(v, dict | list)})
+                records.append(rec)
+        return pd.DataFrame.from_records(records)
+
+    def table(self) -> str:
+        """A plain-text table of the curves, for terminals and logs."""
+        head = f"{'attack':<12} {'budget':>9} {'robust acc':>10} {'drop':>7} {'success':>8} {'AUROC':>6} {'sens':>6} {'spec':>6}"
+        lines = [f"clean accuracy {self.clean_accuracy:.3f}  (n={self.summary['n']})", head, "-" * len(head)]
+        for attack, a in self.summary["attacks"].items():
+            for b in a["budgets"]:
+                lines.append(
+                    f"{attack:<12} {b['label']:>9} {_f(b['robust_accuracy'])} {_f(b['drop'], 7)} "
+                    f"{_f(b['success_rate'], 8)} {_f(b['auroc'], 6)} {_f(b['sensitivity'], 6)} {_f(b['specificity'], 6)}"
+                )
+        for w in self.warnings:
+            lines.append(f"WARNING [{w['code']}] {w['message']}")
+        return "\n".join(lines)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the results folder atomically, file by file."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_csv(path / SAMPLES, self.clean)
+        write_csv(path / ROWS, self.rows)
+        write_json(path / MANIFEST, self.manifest)
+        write_json(path / SUMMARY, self.summary)
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Read a results folder written by :meth:`save`."""
+        path = Path(path)
+        missing = [n for n in (SUMMARY, MANIFEST, SAMPLES, ROWS) if not (path / n).is_file()]
+        if missing:
+            raise DataError(str(path), f"not a complete results folder (missing {', '.join(missing)})")
+        try:
+            summary = json.loads((path / SUMMARY).read_text())
+            manifest = json.loads((path / MANIFEST).read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(str(path), f"unreadable JSON: {exc}") from None
+        clean = pd.read_csv(path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
+        rows = pd.read_csv(path / ROWS, dtype={"eps_label": str})
+        _nan_nulls(summary)
+        return cls(summary, manifest, clean, rows, path)
+
+
+def _f(v: Any, width: int = 10) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return f"{'-':>{width}}"
+    return f"{v:>{width}.3f}"
+
+
+def _nan_nulls(obj: Any) -> None:
+    """Turn JSON ``null`` metric values back into NaN in place."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if v is None and k not in ("error",):
+                obj[k] = math.nan
+            else:
+                _nan_nulls(v)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            if v is None:
+                obj[i] = math.nan
+            else:
+                _nan_nulls(v)

@@ -1,0 +1,247 @@
+"""The common adapter: one class that wraps any classifier for the harness.
+
+It maps image space to the model's input (preprocessing, device, dtype), returns logits
+of shape (N, K), declares bounds, head kind and dimensionality, and can prove with
+:meth:`ModelAdapter.verify` that wrapping did not change the clean predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from medrobust.errors import ModelError
+from medrobust.models.heads import Head, HeadKind, make_head
+from medrobust.models.preprocessing import Preprocess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`ModelAdapter.verify` checked."""
+
+    samples: int
+    agree: int
+    max_abs_logit_diff: float
+    deterministic: bool
+
+
+class ModelAdapter(nn.Module):
+    """Wrap a classifier so attacks work on image intensities within ``bounds``.
+
+    Args:
+        model: the native classifier (already built, weights loaded).
+        head: ``"multiclass"``, ``"binary"``, ``"multilabel"`` or a :class:`Head`.
+        num_outputs: logits the model returns; probed from ``input_shape`` when omitted.
+        bounds: (low, high) of image intensities the attacks must respect.
+        mean, std: normalisation applied inside the adapter (per channel).
+        channels: channels the model expects; a grey image is repeated to this many.
+        input_shape: one sample's shape in image space, e.g. (1, 28, 28) or (1, 64, 64, 64);
+            when given, the model is probed once and a wrong output shape fails here.
+        threshold: operating threshold for sigmoid heads.
+        device: where the model runs (defaults to the model's parameters' device).
+        name: a short name for reports.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        head: Head | HeadKind | str = "multiclass",
+        *,
+        num_outputs: int | None = None,
+        bounds: tuple[float, float] = (0.0, 1.0),
+        mean: Sequence[float] | float | None = None,
+        std: Sequence[float] | float | None = None,
+        channels: int | None = None,
+        input_shape: Sequence[int] | None = None,
+        threshold: float = 0.5,
+        device: torch.device | str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not bounds[0] < bounds[1]:
+            raise ModelError(f"bounds must satisfy low < high, got {bounds}")
+        self.model = model
+        self.preprocess = Preprocess(channels, mean, std)
+        self.bounds = (float(bounds[0]), float(bounds[1]))
+        self.input_shape = tuple(int(s) for s in input_shape) if input_shape else None
+        self.name = name or type(model).__name__
+        if device is None:
+            p = next(iter(model.parameters()), None)
+            device = p.device if p is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.to(self.device)
+        if isinstance(head, Head):
+            self.head = head
+        else:
+            if num_outputs is None:
+                if self.input_shape is None:
+                    raise ModelError("give num_outputs or input_shape so the head can be sized")
+                num_outputs = self._probe_outputs()
+            try:
+                self.head = make_head(head, num_outputs, threshold)
+            except ValueError as exc:
+                raise ModelError(f"model {self.name}: {exc}") from None
+        if self.input_shape is not None:
+            self.check_output_shape()
+
+    @property
+    def spatial_dims(self) -> int | None:
+        """2 for images, 3 for volumes, ``None`` when no input shape was declared."""
+        return None if self.input_shape is None else len(self.input_shape) - 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, K) for image-space input ``x``."""
+        out = self.model(self.preprocess(x.to(self.device)))
+        if isinstance(out, tuple | list):
+            out = out[0]
+        if out.ndim == 1:
+            out = out[:, None]
+        return out
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Clean logits in eval mode without autograd; the model's mode is restored."""
+        with self.evaluating(), torch.inference_mode():
+            out = self(x).float()
+        return out.clone()  # a normal tensor, so callers may update it in place
+
+    @contextmanager
+    def evaluating(self, freeze: bool = False) -> Iterator[None]:
+        """Put the model in eval mode (and freeze parameters); restore both afterwards."""
+        was_training = self.model.training
+        flags = [(p, p.requires_grad) for p in self.model.parameters()] if freeze else []
+        self.model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            self.model.train(was_training)
+
+    def check_output_shape(self, x: Tensor | None = None) -> None:
+        """Fail with a clear message when the model's output does not fit the head."""
+        if x is None:
+            if self.input_shape is None:
+                raise ModelError("no input_shape declared and no sample given")
+            x = torch.full((2, *self.input_shape), self.bounds[0], device=self.device)
+        try:
+            out = self.logits(x)
+        except Exception as exc:  # the native model rejected the input
+            raise ModelError(
+                f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}"
+            ) from exc
+        expected = (x.shape[0], self.head.num_logits)
+        if tuple(out.shape) != expected:
+            raise ModelError(
+                f"model {self.name} returned logits of shape {tuple(out.shape)}, but a "
+                f"{self.head.kind.value} head with {self.head.num_logits} output(s) expects {expected}"
+            )
+
+    def verify(
+        self,
+        x: Tensor,
+        reference: Tensor | Callable[[Tensor], Tensor] | None = None,
+        atol: float = 1e-4,
+    ) -> VerifyReport:
+        """Check that the adapter's clean predictions equal the native model's.
+
+        ``reference`` is what the user's own pipeline gives for ``x``: native logits, or a
+        callable mapping image-space ``x`` to native logits. Without it, the native model is
+        called on an independent re-implementation of the preprocessing. Raises
+        :class:`ModelError` on any disagreement or on non-deterministic outputs.
+        """
+        ours = self.logits(x)
+        again = self.logits(x)
+        deterministic = bool(torch.equal(ours, again))
+        if reference is None:
+            reference = self._native_reference
+        with self.evaluating(), torch.inference_mode():
+            ref = reference(x) if callable(reference) else reference
+            ref = torch.as_tensor(ref).to(ours.device).float().reshape(ours.shape)
+        agree_mask = self.head.predict(ours) == self.head.predict(ref)
+        if agree_mask.ndim > 1:
+            agree_mask = agree_mask.all(dim=1)
+        agree = int(agree_mask.sum())
+        diff = float((ours - ref).abs().max()) if ours.numel() else 0.0
+        report = VerifyReport(int(x.shape[0]), agree, diff, deterministic)
+        if not deterministic:
+            raise ModelError(
+                f"model {self.name} gives different logits for the same input in eval mode "
+                "(randomness in the forward pass): robustness numbers would not be reproducible"
+            )
+        if agree != x.shape[0] or diff > atol * max(1.0, float(ref.abs().max())):
+            first = int((~agree_mask).nonzero()[0]) if agree != x.shape[0] else -1
+            raise ModelError(
+                f"model {self.name}: wrapped predictions differ from the native model's on "
+                f"{x.shape[0] - agree} of {x.shape[0]} samples (first at index {first}; "
+                f"max logit difference {diff:.3g}). Check mean/std, channels and bounds."
+            )
+        log.info("verified %s on %d samples (max logit diff %.2e)", self.name, agree, diff)
+        return report
+
+    def _native_reference(self, x: Tensor) -> Tensor:
+        """The native model on an independently preprocessed copy of ``x``."""
+        z = x.to(self.device).float()
+        desc = self.preprocess.describe()
+        channels = desc["channels"]
+        if isinstance(channels, int) and z.shape[1] == 1 and channels > 1:
+            z = torch.cat([z] * channels, dim=1)
+        for c in range(z.shape[1]):
+            mean = desc["mean"]
+            std = desc["std"]
+            if isinstance(mean, list):
+                z[:, c] -= mean[c % len(mean)]
+            if isinstance(std, list):
+                z[:, c] /= std[c % len(std)]
+        out = self.model(z)
+        if isinstance(out, tuple | list):
+            out = out[0]
+        return out.reshape(z.shape[0], -1)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the model's parameters and buffers (for the run manifest)."""
+        h = hashlib.sha256()
+        for key, value in sorted(self.model.state_dict().items()):
+            h.update(key.encode())
+            t = value.detach().cpu().contiguous()
+            h.update(str(t.dtype).encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        return h.hexdigest()
+
+    def describe(self) -> dict[str, object]:
+        """Plain description for the run manifest."""
+        return {
+            "name": self.name,
+            "head": self.head.kind.value,
+            "num_logits": self.head.num_logits,
+            "threshold": self.head.threshold,
+            "bounds": list(self.bounds),
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "preprocessing": self.preprocess.describe(),
+            "device": str(self.device),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    def _probe_outputs(self) -> int:
+        assert self.input_shape is not None
+        x = torch.full((2, *self.input_shape), self.bounds[0], device=self.device)
+        try:
+            out = self.logits(x)
+        except Exception as exc:
+            raise ModelError(
+                f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}"
+            ) from exc
+        if out.ndim != 2 or out.shape[0] != 2:
+            raise ModelError(
+                f"model {self.name} returned shape {tuple(out.shape)}; expected (N, K) logits"
+            )
+        return int(out.shape[1])

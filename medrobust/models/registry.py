@@ -1,0 +1,97 @@
+"""Models by kind, for configs and the CLI: torchvision, MONAI, TorchScript, a small CNN, the demo."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from medrobust.errors import ConfigError, ModelError
+from medrobust.models.adapter import ModelAdapter
+from medrobust.models.checkpoints import load_weights
+from medrobust.models.loaders import monai_model, torchscript_model, torchvision_model
+from medrobust.models.small_cnn import SmallCNN
+
+MODEL_KINDS = ("demo", "smallcnn", "torchvision", "monai", "torchscript", "python")
+
+
+def build_model(
+    kind: str,
+    *,
+    name: str | None = None,
+    weights: str | Path | None = None,
+    num_classes: int = 2,
+    in_channels: int = 1,
+    spatial_dims: int = 2,
+    head: str = "multiclass",
+    threshold: float = 0.5,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    channels: int | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    input_shape: Sequence[int] | None = None,
+    device: str = "cpu",
+    **extra: Any,
+) -> ModelAdapter:
+    """Build and wrap a model. ``num_classes`` is the number of logits the model returns."""
+    if kind == "demo":
+        from medrobust.harness.demo import demo_model
+
+        return demo_model(seed=int(extra.pop("seed", 0)))
+    net: nn.Module
+    if kind == "smallcnn":
+        net = SmallCNN(in_channels, num_classes, spatial_dims, width=int(extra.pop("width", 16)))
+        if weights:
+            load_weights(net, weights)
+    elif kind == "torchvision":
+        net = torchvision_model(_need(name, kind), num_classes, in_channels, weights)
+    elif kind == "monai":
+        net = monai_model(_need(name, kind), num_classes, in_channels, spatial_dims, weights)
+    elif kind == "torchscript":
+        net = torchscript_model(_need(weights, kind), device)
+    elif kind == "python":
+        net = _from_python(_need(name, kind), extra)
+        extra = {}
+        if weights:
+            load_weights(net, weights)
+    else:
+        raise ConfigError(f"unknown model kind {kind!r}; choose from {', '.join(MODEL_KINDS)}")
+    if extra:
+        raise ConfigError(f"model kind {kind!r}: unexpected options {sorted(extra)}")
+    return ModelAdapter(
+        net,
+        head,
+        num_outputs=num_classes,
+        bounds=bounds,
+        mean=mean,
+        std=std,
+        channels=channels,
+        input_shape=input_shape,
+        threshold=threshold,
+        device=device,
+        name=name or kind,
+    )
+
+
+def _need(value: Any, kind: str) -> Any:
+    if value is None:
+        raise ConfigError(f"model kind {kind!r} needs {'weights (a file)' if kind == 'torchscript' else 'a name'}")
+    return value
+
+
+def _from_python(target: str, params: dict[str, Any]) -> nn.Module:
+    """Call ``package.module:factory(**params)``: the user's own code builds the network."""
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise ConfigError(f"python model {target!r} must look like 'package.module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"python model {target!r}: {exc}") from None
+    net = factory(**params)
+    if not isinstance(net, nn.Module):
+        raise ModelError(f"python model {target!r} returned {type(net).__name__}, not a torch.nn.Module")
+    return net
