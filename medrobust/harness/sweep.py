@@ -27,11 +27,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BatchRows:
-    """The rows one batch produced, plus seconds spent per stage."""
+    """The rows one batch produced, plus seconds spent per stage.
+
+    ``examples`` maps an attack label to ``(clean, adversarial)`` pixels of the first
+    ``keep`` samples at the largest budget (on the host), for the report's gallery.
+    """
 
     clean: pd.DataFrame
     attacks: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    examples: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
 
 
 def sweep_batch(
@@ -44,8 +49,9 @@ def sweep_batch(
     attacks: Sequence[Attack],
     budgets: Sequence[Budget],
     seed: int,
+    keep: int = 0,
 ) -> BatchRows:
-    """Run every attack over every budget on one batch; return its rows."""
+    """Run every attack over every budget on one batch; return its rows (and ``keep`` examples)."""
     head = model.head
     x = x.to(model.device, non_blocking=True).float()
     y = y.to(model.device, non_blocking=True)
@@ -55,6 +61,7 @@ def sweep_batch(
     clean = clean_frame(head, index, ids, y, clean_logits, meta)
     seconds["clean"] = _elapsed(t0, model.device)
     frames = []
+    examples: dict[str, tuple[Tensor, Tensor]] = {}
     for a_i, attack in enumerate(attacks):
         t0 = time.perf_counter()
         held_x = x.clone()
@@ -79,7 +86,9 @@ def sweep_batch(
                 attack_frame(head, index, attack.label, budget.value, budget.label, x, held_x, y, held_logits)
             )
         seconds[attack.label] = _elapsed(t0, model.device)
-    return BatchRows(clean, pd.concat(frames, ignore_index=True), seconds)
+        if keep > 0:  # after the attack loop: held_x is the example at the largest budget
+            examples[attack.label] = (x[:keep].detach().cpu(), held_x[:keep].detach().cpu())
+    return BatchRows(clean, pd.concat(frames, ignore_index=True), seconds, examples)
 
 
 def _still_robust(correct: Tensor, target: Tensor | None, y: Tensor) -> Tensor:
