@@ -78,7 +78,7 @@ class MedicalDataset(Dataset[Sample], ABC):
 class Subset(MedicalDataset):
     """A fixed selection of another dataset's samples."""
 
-    def __init__(self, parent: MedicalDataset, indices: Sequence[int]) -> None:
+    def __init__(self, parent: MedicalDataset, indices: Sequence[int] | np.ndarray) -> None:
         self.parent = parent
         self.indices = np.asarray(indices, dtype=np.int64)
         self.info = parent.info

@@ -6,11 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 from medrobust.datasets.base import MedicalDataset
+from medrobust.datasets.dicom import dicom
+from medrobust.datasets.folder import folder
+from medrobust.datasets.medmnist import medmnist
+from medrobust.datasets.nifti import nifti
 from medrobust.datasets.synthetic import synthetic
 from medrobust.errors import ConfigError
 
 DatasetFactory = Callable[..., MedicalDataset]
-_REGISTRY: dict[str, DatasetFactory] = {"synthetic": synthetic}
+_REGISTRY: dict[str, DatasetFactory] = {
+    "synthetic": synthetic,
+    "medmnist": medmnist,
+    "dicom": dicom,
+    "nifti": nifti,
+    "folder": folder,
+}
 
 
 def register(kind: str, factory: DatasetFactory) -> None:

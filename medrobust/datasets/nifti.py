@@ -1,0 +1,106 @@
+"""NIfTI volumes (``.nii``, ``.nii.gz``) read with nibabel, labelled by a CSV.
+
+Each volume is reoriented to the closest canonical (RAS+) orientation, its scaled data
+(``scl_slope``/``scl_inter`` applied) is mapped to image space by a window, min-max or
+percentile scaling, or kept in physical units within declared bounds, and resized on
+request. Volumes come out as ``(1, X, Y, Z)``, MONAI's channel-first order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from torch import Tensor
+
+from medrobust.datasets.csv_labels import read_labels
+from medrobust.datasets.files import Entry, FileDataset
+from medrobust.datasets.policy import BadFiles
+from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity
+from medrobust.errors import DataError
+
+
+def nifti(
+    root: str | Path,
+    labels: str | Path,
+    *,
+    label_columns: str | Sequence[str] | None = None,
+    task: str | None = None,
+    label_names: Sequence[str] | None = None,
+    meta_columns: Sequence[str] | None = None,
+    window: str | Sequence[float] | None = "minmax",
+    bounds: Sequence[float] | None = None,
+    size: int | Sequence[int] | None = None,
+    volume: int | None = None,
+    canonical: bool = True,
+    on_error: str = "raise",
+    cache: bool = True,
+) -> FileDataset:
+    """3D volumes under ``root`` named by the ``file`` column of the labels CSV ``labels``.
+
+    ``window``: ``minmax`` (default), ``percentile``, a preset such as ``brain``, ``[centre, width]``
+    or ``raw`` (physical units clipped to ``bounds``). ``volume`` picks one volume of a 4D file.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise DataError(str(base), "NIfTI folder not found")
+    intensity = parse_intensity(window, bounds, default="minmax")
+    bad = BadFiles(on_error)
+    table = read_labels(labels, keys=("file", "path"), bad=bad, label_columns=label_columns, task=task, label_names=label_names, meta_columns=meta_columns)
+    entries: list[Entry] = []
+    for row in table.rows:
+        path = base / row.key
+        if not path.is_file():
+            bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
+            continue
+        entries.append(Entry(str(path), row.key, row.label, _Load(path, intensity, volume, canonical), row.meta))
+    if not entries:
+        raise DataError(str(table.path), f"no usable rows ({len(bad.skipped)} bad input(s) skipped)")
+    return FileDataset(
+        entries,
+        name=f"nifti:{base.name}",
+        spec=table.spec,
+        bounds=intensity.bounds,
+        units=intensity.describe(),
+        bad=bad,
+        size=size,
+        spatial_dims=3,
+        cache=cache,
+        id_prefix="nii",
+        settings={"window": intensity.name or intensity.mode, "size": size, "volume": volume, "canonical": canonical},
+    )
+
+
+class _Load:
+    """Reads one NIfTI file into a ``(1, X, Y, Z)`` tensor in image space."""
+
+    def __init__(self, path: Path, intensity: Intensity, volume: int | None, canonical: bool) -> None:
+        self.path = path
+        self.intensity = intensity
+        self.volume = volume
+        self.canonical = canonical
+
+    def __call__(self) -> tuple[Tensor, dict[str, str]]:
+        source = str(self.path)
+        try:
+            img: Any = nib.load(self.path)
+            if self.canonical:
+                img = nib.as_closest_canonical(img)
+            data = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float64)
+        except Exception as exc:  # nibabel raises many types for bad files (ImageFileError, EOFError, zlib, ...)
+            raise DataError(source, f"not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+        if data.ndim == 4 and self.volume is not None:
+            if not 0 <= self.volume < data.shape[3]:
+                raise DataError(source, f"volume={self.volume} but the file has {data.shape[3]} volumes")
+            data = data[..., self.volume]
+        elif data.ndim == 4 and data.shape[3] == 1:
+            data = data[..., 0]
+        if data.ndim != 3:
+            hint = "; set volume=K to take one volume" if data.ndim == 4 else ""
+            raise DataError(source, f"expected a 3D volume, got a {data.ndim}D image of shape {data.shape}{hint}")
+        if not np.isfinite(data).all():
+            raise DataError(source, f"has {int((~np.isfinite(data)).sum())} NaN or infinite voxels")
+        return as_tensor(self.intensity.apply(data)[None]), {}
