@@ -158,6 +158,7 @@ def evaluate(
             "n": len(data),
             "fingerprint": data_fp,
             "skipped": list(data.skipped),
+            "extra": _jsonable(dict(data.info.extra)),  # reader settings, e.g. window, checksum status
         },
         "libraries": library_versions(),
         "device": device_description(adapter.device),
