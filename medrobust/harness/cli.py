@@ -158,5 +158,57 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
 # Further commands register themselves below (report, compare, bench).
 
 
+@main.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--thresholds", type=click.Path(path_type=Path), help="YAML/JSON minimum per attack and budget (JUnit pass/fail).")
+@click.option("--baseline", type=click.Path(path_type=Path), help="Baseline results: JUnit cases fail where this run is worse.")
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop against --baseline.")
+@click.option("--metric", type=click.Choice(["robust_accuracy", "auroc"]), default="robust_accuracy", show_default=True)
+@click.option("--allow-different", is_flag=True, help="Compare with a baseline on another model or data.")
+@handle_errors
+def report(
+    results_dir: Path, thresholds: Path | None, baseline: Path | None, tolerance: float, metric: str, allow_different: bool
+) -> None:
+    """(Re)write report.html, summary.csv, summary.md and junit.xml in RESULTS_DIR."""
+    from medrobust.harness.compare import compare
+    from medrobust.harness.reports import write_reports
+    from medrobust.harness.reports.junit import load_thresholds
+    from medrobust.harness.results import Results
+
+    results = Results.load(results_dir)
+    limits = load_thresholds(thresholds) if thresholds else None
+    comparison = (
+        compare(baseline, results, tolerance=tolerance, metric=metric, allow_different=allow_different) if baseline else None
+    )
+    paths = write_reports(results, results_dir, thresholds=limits, comparison=comparison)
+    if comparison is not None:
+        click.echo(comparison.verdict())
+    for path in paths.values():
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("current", type=click.Path(path_type=Path))
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Largest allowed drop of the metric.")
+@click.option("--metric", type=click.Choice(["robust_accuracy", "auroc"]), default="robust_accuracy", show_default=True)
+@click.option("--allow-different", is_flag=True, help="Compare runs on a different model or data.")
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Also append the Markdown table to this file.")
+@handle_errors
+def compare(
+    baseline: Path, current: Path, tolerance: float, metric: str, allow_different: bool, markdown_path: Path | None
+) -> None:
+    """Gate CURRENT against BASELINE (results folders or summary.json): exit 1 on regression."""
+    from medrobust.harness.compare import compare as compare_runs
+
+    result = compare_runs(baseline, current, tolerance=tolerance, metric=metric, allow_different=allow_different)
+    click.echo(result.table())
+    if markdown_path is not None:
+        with markdown_path.open("a", encoding="utf-8") as f:
+            f.write(result.markdown())
+    if not result.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.harness.budgets import parse_budgets
 from medrobust.harness.manifest import device_description, library_versions, now
+from medrobust.harness.reports.gallery import GALLERY_SIZE, Gallery
 from medrobust.harness.results import Results
 from medrobust.harness.state import RunState
 from medrobust.harness.summary import summarize
@@ -111,6 +112,7 @@ def evaluate(
         pin_memory=adapter.device.type == "cuda",
     )
     verified = not verify
+    gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
     with tqdm(total=len(batches), initial=len(state.done), disable=not progress, desc="sweep", unit="batch") as bar:
         for b, (x, y, meta) in zip(todo, loader, strict=True):
             index = np.asarray(batches[b])
@@ -118,7 +120,14 @@ def evaluate(
             if not verified:
                 adapter.verify(x[: min(16, len(x))])
                 verified = True
-            out = sweep_batch(adapter, x, y, meta, index, [data.sample_id(int(i)) for i in index], attack_objs, budgets, seed)
+            out = sweep_batch(
+                adapter, x, y, meta, index, [data.sample_id(int(i)) for i in index], attack_objs, budgets, seed,
+                keep=GALLERY_SIZE if b == 0 else 0,
+            )
+            if out.examples:  # the report's gallery: pixels of the first batch's first samples
+                gallery = Gallery.from_examples(index, out.examples)
+                if folder is not None:
+                    gallery.save(folder)
             for k, v in out.seconds.items():
                 timings[k] = timings.get(k, 0.0) + v
             cleans.append(out.clean)
@@ -166,7 +175,7 @@ def evaluate(
     }
     for w in summary["warnings"]:
         log.warning("[%s] %s", w["code"], w["message"])
-    results = Results(summary, manifest, clean, all_rows)
+    results = Results(summary, manifest, clean, all_rows, gallery=gallery)
     if folder is not None:
         results.save(folder)
         state.finish(folder)

@@ -1,7 +1,9 @@
 """The results of one sweep: rows, summary, manifest; saved as a folder, loaded back.
 
 Folder layout: ``summary.json`` (schema-versioned), ``manifest.json``, ``samples.csv``
-(one row per sample), ``rows.csv`` (one row per sample x attack x budget).
+(one row per sample), ``rows.csv`` (one row per sample x attack x budget), ``gallery.npz``
+(a few clean/adversarial pixel pairs) and the reports (``report.html``, ``summary.csv``,
+``summary.md``, ``junit.xml``; see :mod:`medrobust.harness.reports`).
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from medrobust.errors import DataError
 from medrobust.harness.atomic import write_csv, write_json
+from medrobust.harness.reports.gallery import Gallery
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -32,6 +38,7 @@ class Results:
     clean: pd.DataFrame
     rows: pd.DataFrame
     path: Path | None = field(default=None)
+    gallery: Gallery | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[dict[str, str]]:
@@ -70,8 +77,25 @@ class Results:
             for b in a["budgets"]:
                 rec = {"attack": attack}
                 rec.update({k: v for k, v in b.items() if not isinstance(v, dict | list)})
+                for k, v in b.items():  # confidence intervals and per-class accuracy as extra columns
+                    if k.endswith("_ci") and isinstance(v, list | tuple) and len(v) == 2:
+                        rec[f"{k}_low"], rec[f"{k}_high"] = v
+                    elif k == "per_class" and isinstance(v, dict):
+                        rec.update({f"accuracy_{name}": acc for name, acc in v.items()})
                 records.append(rec)
         return pd.DataFrame.from_records(records)
+
+    def plot(self) -> Figure:
+        """Robust accuracy and AUROC against budget per attack, with bootstrap bands (matplotlib)."""
+        from medrobust.harness.reports.plots import curves_figure
+
+        return curves_figure(self.summary, str(self.manifest.get("data", {}).get("units", "")))
+
+    def _repr_html_(self) -> str:
+        """The HTML summary, so a notebook shows the results as a report."""
+        from medrobust.harness.reports.html import render_fragment
+
+        return render_fragment(self)
 
     def table(self) -> str:
         """A plain-text table of the curves, for terminals and logs."""
@@ -87,15 +111,21 @@ class Results:
             lines.append(f"WARNING [{w['code']}] {w['message']}")
         return "\n".join(lines)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the results folder atomically, file by file."""
+    def save(self, path: str | Path, reports: bool = True) -> Path:
+        """Write the results folder atomically, file by file, then (``reports``) the reports."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         write_csv(path / SAMPLES, self.clean)
         write_csv(path / ROWS, self.rows)
         write_json(path / MANIFEST, self.manifest)
         write_json(path / SUMMARY, self.summary)
+        if self.gallery is not None:
+            self.gallery.save(path)
         self.path = path
+        if reports:
+            from medrobust.harness.reports import write_reports
+
+            write_reports(self, path)
         return path
 
     @classmethod
@@ -113,7 +143,7 @@ class Results:
         clean = pd.read_csv(path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
         rows = pd.read_csv(path / ROWS, dtype={"eps_label": str})
         _nan_nulls(summary)
-        return cls(summary, manifest, clean, rows, path)
+        return cls(summary, manifest, clean, rows, path, Gallery.load(path))
 
 
 def _f(v: Any, width: int = 10) -> str:
