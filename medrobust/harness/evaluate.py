@@ -24,6 +24,7 @@ from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.harness.budgets import parse_budgets
 from medrobust.harness.manifest import device_description, library_versions, now
 from medrobust.harness.reports.gallery import GALLERY_SIZE, Gallery
+from medrobust.harness.reports.privacy import private_skipped
 from medrobust.harness.results import Results
 from medrobust.harness.state import RunState
 from medrobust.harness.summary import summarize
@@ -166,7 +167,7 @@ def evaluate(
             "spatial_dims": data.info.spatial_dims,
             "n": len(data),
             "fingerprint": data_fp,
-            "skipped": list(data.skipped),
+            "skipped": private_skipped(data.skipped),  # paths hashed: folders may carry patient names
             "extra": _jsonable(dict(data.info.extra)),  # reader settings, e.g. window, checksum status
         },
         "libraries": library_versions(),
