@@ -29,7 +29,7 @@ SAMPLES = "samples.csv"
 ROWS = "rows.csv"
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """What :func:`medrobust.evaluate` returns."""
 
@@ -39,6 +39,11 @@ class Results:
     rows: pd.DataFrame
     path: Path | None = field(default=None)
     gallery: Gallery | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        """Short: pytest and notebooks show this, not the row tables."""
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return f"Results(n={self.summary.get('n')}, attacks={list(self.summary.get('attacks', {}))}{where})"
 
     @property
     def warnings(self) -> list[dict[str, str]]:
