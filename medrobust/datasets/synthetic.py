@@ -93,18 +93,18 @@ def _findings(rng: np.random.Generator, shape: tuple[int, ...], kind: HeadKind, 
             out += blob(np.full(dims, size * 0.08), 0.3)
         if calc:
             for _ in range(3):
-                out += blob(np.full(dims, size * 0.025), 0.35)
+                out += blob(np.full(dims, size * 0.04), 0.4)
         if edema:
-            out += blob(np.full(dims, size * 0.3), 0.15)
+            out += blob(np.full(dims, size * 0.3), 0.25)
         return out
     c = int(np.asarray(label).reshape(-1)[0])
     if c == 1:
         out += blob(np.full(dims, size * 0.08), 0.3)
     elif c == 2:
         sig = np.full(dims, size * 0.05)
-        sig[rng.integers(dims)] = size * 0.2
+        sig[rng.integers(dims)] = size * 0.22
         out += blob(sig, 0.3)
     elif c == 3:
         centre = rng.uniform(size * 0.35, size * 0.65, size=dims).reshape(-1, *([1] * dims))
-        out += blob(np.full(dims, size * 0.12), 0.35, centre) - blob(np.full(dims, size * 0.06), 0.3, centre)
+        out += blob(np.full(dims, size * 0.16), 0.35, centre) - blob(np.full(dims, size * 0.08), 0.35, centre)
     return out

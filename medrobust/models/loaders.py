@@ -47,14 +47,15 @@ def monai_model(
         raise ModelError(f"unknown MONAI model {name!r}; choose from {MONAI_MODELS}")
     if spatial_dims not in (2, 3):
         raise ModelError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
-    cls = getattr(nets, name)
     model: nn.Module
     if name.startswith("DenseNet"):
-        model = cls(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes)
-    elif name.startswith("ResNet"):
-        model = cls(spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=num_classes)
+        model = getattr(nets, name)(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes)
+    elif name.startswith("ResNet"):  # MONAI builds ResNets with lower-case factories
+        model = getattr(nets, name.lower())(
+            spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=num_classes
+        )
     else:
-        model = cls(
+        model = nets.EfficientNetBN(
             "efficientnet-b0",
             spatial_dims=spatial_dims,
             in_channels=in_channels,
