@@ -1,11 +1,24 @@
 """medrobust: an adversarial-robustness test harness for medical imaging classifiers."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from medrobust.errors import ConfigError, DataError, MedrobustError, ModelError
-from medrobust.harness.evaluate import evaluate
-from medrobust.harness.results import Results
-from medrobust.models.adapter import ModelAdapter
+
+if TYPE_CHECKING:
+    from medrobust.harness.evaluate import evaluate
+    from medrobust.harness.results import Results
+    from medrobust.models.adapter import ModelAdapter
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "evaluate": "medrobust.harness.evaluate",
+    "Results": "medrobust.harness.results",
+    "ModelAdapter": "medrobust.models.adapter",
+}
 
 __all__ = [
     "ConfigError",
@@ -17,3 +30,13 @@ __all__ = [
     "__version__",
     "evaluate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import torch-backed names on first use, so light modules (the pytest plugin) stay cheap."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medrobust' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -50,6 +50,7 @@ class Run:
     baseline: str | None = None
     regression: str | None = None
     compared: bool = False
+    reported_in: str = ""
 
 
 @dataclass
@@ -274,19 +275,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    """Run the test, then its ``robustness`` markers and the baseline gate of the runs it used."""
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    """Remember which test is running, so sweeps and checks are attributed to it."""
     state = item.config.stash.get(_STATE, None)
     if state is None:
         return (yield)
     state.current = item.nodeid
     try:
-        outcome = yield
-        problems = _marker_problems(item) + _regressions(state, item.nodeid)
+        return (yield)
     finally:
         state.current = ""
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Run the test, then its ``robustness`` markers and the baseline gate of the runs it used."""
+    outcome = yield
+    state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        problems = _marker_problems(item) + _regressions(state, item)
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
     return outcome
 
 
@@ -320,12 +329,18 @@ def _marker_problems(item: pytest.Item) -> list[str]:
     return problems
 
 
-def _regressions(state: SessionState, nodeid: str) -> list[str]:
+def _regressions(state: SessionState, item: pytest.Item) -> list[str]:
+    """Regressions of the runs this test made or received through a (session) fixture."""
+    values = {id(v) for v in getattr(item, "funcargs", {}).values()}
+    keys = set(state.used.get(item.nodeid, []))
     out = []
-    for key in dict.fromkeys(state.used.get(nodeid, [])):
-        run = state.runs.get(key)
-        if run is not None and run.regression:
-            out.append(run.regression)
+    for run in state.runs.values():
+        if run.regression and (run.key in keys or id(run.results) in values):
+            if run.reported_in:
+                out.append(f"{run.name} regressed against its baseline (the comparison is shown under {run.reported_in})")
+            else:
+                out.append(run.regression)
+                run.reported_in = item.nodeid
     return out
 
 
