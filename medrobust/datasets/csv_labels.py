@@ -22,12 +22,12 @@ from medrobust.models.heads import HeadKind
 
 log = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(r"patient|name|birth|date|accession|mrn|uid|ssn|address|phone|(^|[_\s-])id($|[_\s-])|^file$|^path$", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"patient|name|birth|date|accession|mrn|(^|[_\s-])uid|instanceuid|ssn|address|phone|(^|[_\s-])id($|[_\s-])|^file$|^path$", re.IGNORECASE)
 
 
 def looks_identifying(column: str) -> bool:
     """True for column names such as ``PatientID``, ``patient_name``, ``birth_date``, ``SOPInstanceUID``."""
-    return bool(_IDENTIFIER.search(column) or re.search(r"(ID|Id)$", column))
+    return bool(_IDENTIFIER.search(column) or re.search(r"(ID|Id)$|UID", column))
 
 
 @dataclass(frozen=True)
