@@ -14,7 +14,10 @@ from medrobust.datasets.medmnist_info import SIZES_2D, SIZES_3D, SUBSETS
 from medrobust.datasets.registry import build_dataset
 from medrobust.errors import ConfigError, DataError
 from medrobust.harness.cli import main
-from medrobust.models.heads import HeadKind
+from medrobust.harness.evaluate import evaluate
+from medrobust.models.adapter import ModelAdapter
+from medrobust.models.heads import HeadKind, make_head
+from medrobust.models.small_cnn import SmallCNN
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -120,6 +123,15 @@ def test_wrong_layout_and_labels_are_named(tmp_path: Path) -> None:
         medmnist("breastmnist", root=tmp_path, split="val", skip_checksum=True)
 
 
+def test_multilabel_subset_keeps_one_column_per_finding(tmp_path: Path) -> None:
+    labels = (np.arange(5 * 14).reshape(5, 14) % 3 == 0).astype(np.uint8)
+    np.savez(tmp_path / "chestmnist_64.npz", val_images=np.zeros((5, 64, 64), np.uint8), val_labels=labels)
+    data = medmnist("chestmnist", root=tmp_path, split="val", size=64, skip_checksum=True)
+    assert data.info.task == HeadKind.MULTILABEL and data.info.num_classes == 14
+    assert data.labels().shape == (5, 14) and data[1][1].tolist() == labels[1].tolist()
+    assert data[0][0].shape == (1, 64, 64)
+
+
 def test_registry_builds_medmnist(medmnist_root: Path) -> None:
     data = build_dataset("medmnist", subset="breastmnist", root=str(medmnist_root), split="val")
     assert len(data) == 78
@@ -127,20 +139,21 @@ def test_registry_builds_medmnist(medmnist_root: Path) -> None:
         build_dataset("medmnist", subset="breastmnist", colour="yes")
 
 
-@pytest.mark.parametrize(
-    ("subset", "extra"),
-    [
-        ("retinamnist", ["--num-classes", "5", "--in-channels", "3"]),
-        ("adrenalmnist3d", ["--num-classes", "2", "--in-channels", "1", "--spatial-dims", "3"]),
-    ],
-)
-def test_cli_run_on_medmnist(medmnist_root: Path, tmp_path: Path, subset: str, extra: list[str]) -> None:
+def test_cli_run_on_medmnist_3d(medmnist_root: Path, tmp_path: Path) -> None:
     code, output = run_cli(
-        "--data", "medmnist", "-D", f"subset={subset}", "-D", f"root={medmnist_root}", "-D", "split=test",
-        "--model", "smallcnn", *extra, "--eps", "0,2/255", "--n", "6", "--out", str(tmp_path),
+        "--data", "medmnist", "-D", "subset=adrenalmnist3d", "-D", f"root={medmnist_root}", "-D", "split=test",
+        "--model", "smallcnn", "--num-classes", "2", "--spatial-dims", "3", "--eps", "0,2/255", "--n", "6", "--out", str(tmp_path),
     )
     assert code == 0, output
     assert "fgsm-linf" in output and (tmp_path / "summary.json").is_file()
+
+
+def test_evaluate_on_rgb_ordinal_medmnist(medmnist_root: Path) -> None:
+    torch.manual_seed(0)
+    model = ModelAdapter(SmallCNN(3, 5), make_head("multiclass", 5), bounds=(0.0, 1.0), input_shape=(3, 28, 28))
+    results = evaluate(model, medmnist("retinamnist", root=medmnist_root), attacks=["fgsm"], eps=[0, "2/255"], n=10, bootstrap=0)
+    assert results.summary["n"] == 10 and results.manifest["data"]["extra"]["checksum"] == "verified"
+    assert results.summary["label_names"] == ["0", "1", "2", "3", "4"]
 
 
 def test_cli_yaml_config_and_checksum_opt_out(medmnist_root: Path, tmp_path: Path) -> None:
