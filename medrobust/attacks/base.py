@@ -48,6 +48,8 @@ class Attack(ABC):
     name: str = "attack"
     norm: Norm = "linf"
     targeted: bool = False
+    black_box: bool = False
+    """True for attacks that use only the model's outputs (no gradients); trust checks compare them."""
 
     def __call__(self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
         return self.run(model, x, y, eps).x_adv

@@ -19,6 +19,8 @@ import yaml
 from medrobust.errors import MedrobustError
 
 F = TypeVar("F", bound=Callable[..., Any])
+STRICT_EXIT = 3
+"""Exit code of ``run --strict`` when a trust check warned (results are still written)."""
 log = logging.getLogger("medrobust")
 
 
@@ -75,8 +77,12 @@ def _kv(values: tuple[str, ...], flag: str) -> dict[str, Any]:
 
 
 def _attack_spec(text: str) -> str | dict[str, Any]:
-    """``pgd`` or ``pgd:norm=l2,steps=20`` into an attack spec."""
+    """``pgd``, ``pgd:norm=l2,steps=20`` or ``art:SquareAttack:max_iter=100`` into an attack spec."""
+    prefix = ""
+    if text.lower().startswith("art:"):  # ART attacks: art:<ClassName>[:params]
+        prefix, text = text[:4], text[4:]
     name, sep, rest = text.partition(":")
+    name = prefix + name
     if not sep:
         return name
     spec: dict[str, Any] = {"name": name}
@@ -114,10 +120,16 @@ def _floats(text: str | None) -> list[float] | None:
 @click.option("--device", help="cpu, cuda, cuda:1 or auto.")
 @click.option("--bootstrap", type=int, help="Bootstrap draws for confidence intervals (0: none).")
 @click.option("--no-resume", is_flag=True, help="Start over even if the results folder has finished batches.")
+@click.option("--suite", help="Attack suite to add: strong, or strong:steps=50,queries=500,norm=l2.")
+@click.option("--strict", is_flag=True, default=None, help="Exit with code 3 when any trust check warns.")
+@click.option("--known-robust", is_flag=True, default=None, help="The model is trained to be robust: no chance-level check.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) -> None:
-    """Run a sweep from a YAML config and/or flags; flags override the config."""
+    """Run a sweep from a YAML config and/or flags; flags override the config.
+
+    Exit codes: 0 done, 2 bad input, 3 trust warnings under --strict, 130 interrupted.
+    """
     from medrobust.harness.config import load_config
     from medrobust.harness.run import run_config
 
@@ -149,10 +161,18 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
         overrides["subgroups"] = list(flags["subgroups"])
     if no_resume:
         overrides["resume"] = False
+    if flags.get("suite"):
+        overrides["suite"] = _attack_spec(flags["suite"])
+    for flag in ("strict", "known_robust"):
+        if flags.get(flag):
+            overrides[flag] = True
     cfg = load_config(config_path, overrides)
     results = run_config(cfg, progress=not quiet)
     click.echo(results.table())
     click.echo(f"results written to {cfg.out}")
+    if cfg.strict and results.warnings:
+        click.echo(f"medrobust: {len(results.warnings)} trust warning(s) under --strict", err=True)
+        sys.exit(STRICT_EXIT)
 
 
 # Further commands register themselves below (report, compare, bench).

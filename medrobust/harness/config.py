@@ -60,6 +60,19 @@ class RunConfig(BaseModel):
     device: str = "auto"
     bootstrap: int = Field(200, ge=0)
     resume: bool = True
+    suite: str | dict[str, Any] | None = None
+    strict: bool = False
+    known_robust: bool = False
+
+    @field_validator("suite")
+    @classmethod
+    def _suite(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        from medrobust.harness.suites import SUITES
+
+        name = v if isinstance(v, str) or v is None else v.get("name")
+        if v is not None and name not in SUITES:
+            raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
+        return v
 
     @field_validator("eps")
     @classmethod

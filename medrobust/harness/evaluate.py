@@ -27,9 +27,10 @@ from medrobust.harness.reports.gallery import GALLERY_SIZE, Gallery
 from medrobust.harness.reports.privacy import private_skipped
 from medrobust.harness.results import Results
 from medrobust.harness.state import RunState
+from medrobust.harness.suites import Suite, build_suite, combine_rows, expand
 from medrobust.harness.summary import summarize
 from medrobust.harness.sweep import sweep_batch
-from medrobust.harness.trust import run_checks
+from medrobust.harness.trust import PROBE_SIZE, probe_model, run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.heads import Head, HeadKind
 
@@ -55,11 +56,15 @@ def evaluate(
     progress: bool = False,
     num_workers: int = 0,
     config: dict[str, Any] | None = None,
+    suite: str | dict[str, Any] | Suite | None = None,
+    known_robust: bool = False,
 ) -> Results:
     """Sweep ``attacks`` over budgets ``eps`` (ascending) on ``data`` and return the results.
 
     A plain ``nn.Module`` is wrapped with the dataset's task and bounds. With ``out_dir``,
     every batch's rows are written as they finish and an interrupted run resumes.
+    ``suite="strong"`` adds the strong suite's members and its combined worst-case curve;
+    ``known_robust`` silences the trust check that expects accuracy to fall towards chance.
     """
     started = now()
     budgets = parse_budgets(eps)
@@ -75,6 +80,9 @@ def evaluate(
     adapter = _adapter(model, data)
     head = _compatible_head(adapter, data)
     adapter.head = head
+    suites = [build_suite(suite, head)] if suite is not None else []
+    suites += [a for a in attack_objs if isinstance(a, Suite)]
+    attack_objs = expand(attack_objs, suites)  # suite members run as attacks of their own
     for col in subgroups:
         if col not in data[0][2]:
             raise ConfigError(f"subgroup {col!r} is not a metadata column of {data.info.name} (has: {sorted(data[0][2])})")
@@ -91,6 +99,7 @@ def evaluate(
         "seed": seed,
         "subgroups": list(subgroups),
         "bootstrap": bootstrap,
+        **({"suites": {s.label: s.member_labels for s in suites}} if suites else {}),
         **(config or {}),
     }
     key = hashlib.sha256(json.dumps([model_fp, data_fp, run_config], sort_keys=True, default=str).encode()).hexdigest()
@@ -112,15 +121,15 @@ def evaluate(
         num_workers=num_workers,
         pin_memory=adapter.device.type == "cuda",
     )
-    verified = not verify
+    n_probe = min(PROBE_SIZE, len(data))
+    probe_x, probe_y, _ = collate([data[i] for i in range(n_probe)])
+    _check_batch(data, np.arange(n_probe), probe_x, probe_y, head)
+    probes = probe_model(adapter, probe_x.float(), probe_y, verify=verify)  # once, outside the attack loop
     gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
     with tqdm(total=len(batches), initial=len(state.done), disable=not progress, desc="sweep", unit="batch") as bar:
         for b, (x, y, meta) in zip(todo, loader, strict=True):
             index = np.asarray(batches[b])
             _check_batch(data, index, x, y, head)
-            if not verified:
-                adapter.verify(x[: min(16, len(x))])
-                verified = True
             out = sweep_batch(
                 adapter, x, y, meta, index, [data.sample_id(int(i)) for i in index], attack_objs, budgets, seed,
                 keep=GALLERY_SIZE if b == 0 else 0,
@@ -140,6 +149,8 @@ def evaluate(
     t0 = time.perf_counter()
     clean = pd.concat(cleans, ignore_index=True).sort_values("sample", kind="stable").reset_index(drop=True)
     all_rows = pd.concat(rows, ignore_index=True)
+    for s in suites:  # the suite's curve: worst case over its members' rows
+        all_rows = pd.concat([all_rows, combine_rows(all_rows, s)], ignore_index=True)
     summary = summarize(
         clean,
         all_rows,
@@ -149,6 +160,10 @@ def evaluate(
         subgroups=subgroups,
         bootstrap=bootstrap,
         seed=seed,
+    )
+    summary["trust"] = trust_context(
+        clean, attack_objs, adapter.bounds, known_robust=known_robust, probes=probes,
+        suites={s.label: s.member_labels for s in suites},
     )
     summary["warnings"] = run_checks(summary)
     timings["metrics"] = time.perf_counter() - t0

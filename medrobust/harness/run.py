@@ -57,5 +57,7 @@ def run_config(cfg: RunConfig, progress: bool = True) -> Results:
         seed=cfg.seed,
         bootstrap=cfg.bootstrap,
         progress=progress,
-        config={"run_config": cfg.model_dump(mode="json")},
+        config={"run_config": cfg.model_dump(mode="json", exclude={"strict", "known_robust"})},
+        suite=cfg.suite,
+        known_robust=cfg.known_robust,
     )

@@ -1,9 +1,41 @@
-"""Trust checks: signs that an evaluation itself cannot be trusted, as report warnings."""
+"""Trust checks: signs that an evaluation itself cannot be trusted, as report warnings.
+
+Every check reads the summary. What needs the model (randomness between two identical
+passes, input gradients) is probed once on a small batch outside the attack loop by
+:func:`probe_model`, and recorded in ``summary["trust"]`` with the chance level, the
+attacks' norms and kinds, and ``known_robust``; the checks read it from there.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from medrobust.attacks.base import Attack
+from medrobust.models.adapter import ModelAdapter
+
+# Thresholds (documented in the README's attacks section).
+CHANCE_FRACTION = 0.5
+"""Warn when robust accuracy at the largest budget > chance + CHANCE_FRACTION x (clean - chance)."""
+LARGE_LINF = 8 / 255
+"""... and that largest L-inf budget is at least this fraction of the bounds' range."""
+MIN_SKILL = 0.1
+"""... and clean accuracy exceeds chance by at least this much (else there is nothing to fall)."""
+VANISHING_GRADIENT = 1e-30
+"""A sample's input gradient vanishes when its largest entry is below this (float32 noise)."""
+VANISHING_SHARE = 0.1
+"""Warn when more than this share of the probed samples has a vanishing loss gradient."""
+BLACK_BOX_MARGIN = 0.02
+"""Warn when a black-box attack leaves this much (and >= 1.5 samples) less accuracy than every white-box one."""
+RANDOM_RTOL = 1e-4
+"""Two identical passes differ when their logits differ by more than this (relative to their scale)."""
+PROBE_SIZE = 32
+"""Samples in the probe batch."""
 
 Warning_ = dict[str, str]
 Check = Callable[[dict[str, Any]], list[Warning_]]
@@ -52,7 +84,7 @@ def pgd_not_weaker_than_fgsm(summary: dict[str, Any]) -> list[Warning_]:
             continue
         base = {b["eps"]: b["robust_accuracy"] for b in fgsm["budgets"]}
         for name, a in attacks.items():
-            if name == f"fgsm-{norm}" or not name.endswith(norm) or name.startswith("square"):
+            if name == f"fgsm-{norm}" or not name.endswith(norm) or _black_box(summary, name):
                 continue
             for b in a["budgets"]:
                 f = base.get(b["eps"])
@@ -64,3 +96,199 @@ def pgd_not_weaker_than_fgsm(summary: dict[str, Any]) -> list[Warning_]:
                         }
                     )
     return out
+
+
+@check
+def falls_towards_chance(summary: dict[str, Any]) -> list[Warning_]:
+    """At a large L-inf budget the strongest attack should bring accuracy close to chance.
+
+    Fires when, at the largest L-inf budget (>= 8/255 of the range), the lowest robust
+    accuracy over all attacks is above ``chance + 0.5 x (clean - chance)``; silenced by
+    ``known_robust`` (a model trained to be robust may legitimately stay high).
+    """
+    trust = summary.get("trust", {})
+    chance = trust.get("chance")
+    clean = summary["clean"]["accuracy"]
+    if trust.get("known_robust") or chance is None or not clean - chance >= MIN_SKILL:
+        return []
+    lo, hi = trust.get("bounds", (0.0, 1.0))
+    curves = {n: a["budgets"] for n, a in summary["attacks"].items() if _norm(summary, n) == "linf" and a["budgets"]}
+    if not curves:
+        return []
+    largest = max(b["eps"] for bs in curves.values() for b in bs)
+    if largest < LARGE_LINF * (hi - lo) - 1e-12:
+        return []
+    at = {n: b["robust_accuracy"] for n, bs in curves.items() for b in bs if abs(b["eps"] - largest) < 1e-12}
+    best = min(at, key=lambda n: at[n])
+    limit = chance + CHANCE_FRACTION * (clean - chance)
+    if at[best] <= limit:
+        return []
+    label = next(b["label"] for b in curves[best] if abs(b["eps"] - largest) < 1e-12)
+    return [
+        {
+            "code": "not-falling-to-chance",
+            "message": f"at {label} the strongest attack ({best}) still leaves {at[best]:.3f} accuracy (clean {clean:.3f}, chance {chance:.3f}, warning above {limit:.3f}): a sign of gradient masking or too weak attacks; run --suite strong, or declare the model known robust if it was trained to be",
+        }
+    ]
+
+
+@check
+def gradients_not_vanishing(summary: dict[str, Any]) -> list[Warning_]:
+    """The loss's input gradient must not be zero on a noticeable share of samples."""
+    g = summary.get("trust", {}).get("gradients")
+    if not g or g.get("probed", 0) == 0 or g["vanishing_share"] <= VANISHING_SHARE:
+        return []
+    if g.get("margin_vanishing_share", 1.0) <= VANISHING_SHARE:
+        why = "the loss saturates (the margin still has gradients): trust margin-based attacks (apgd-margin, apgd-dlr, --suite strong) over CE-based ones"
+    else:
+        why = "the model's input gradient is zero (non-differentiable steps such as quantisation or thresholding): gradient attacks see nothing; rely on the black-box attack or differentiate through an approximation (BPDA)"
+    return [
+        {
+            "code": "vanishing-gradients",
+            "message": f"the loss's input gradient vanishes on {g['vanishing_share']:.0%} of {g['probed']} probed samples: {why}",
+        }
+    ]
+
+
+@check
+def black_box_not_stronger(summary: dict[str, Any]) -> list[Warning_]:
+    """A score-based attack beating every gradient attack means the gradients mislead them."""
+    out: list[Warning_] = []
+    n = max(int(summary.get("n", 0)), 1)
+    tol = max(BLACK_BOX_MARGIN, 1.5 / n)
+    suites = set(summary.get("trust", {}).get("suites", {}))
+    for norm in ("linf", "l2"):
+        names = [a for a in summary["attacks"] if _norm(summary, a) == norm and a not in suites]
+        black = [a for a in names if _black_box(summary, a)]
+        white = [a for a in names if not _black_box(summary, a)]
+        if not black or not white:
+            continue
+        acc = {a: {b["eps"]: b["robust_accuracy"] for b in summary["attacks"][a]["budgets"]} for a in names}
+        for eps in sorted(acc[black[0]]):
+            if eps == 0 or any(eps not in acc[a] for a in names):
+                continue
+            b_name = min(black, key=lambda a: acc[a][eps])
+            w_name = min(white, key=lambda a: acc[a][eps])
+            if acc[b_name][eps] < acc[w_name][eps] - tol:
+                label = next(b["label"] for b in summary["attacks"][b_name]["budgets"] if b["eps"] == eps)
+                out.append(
+                    {
+                        "code": "black-box-stronger",
+                        "message": f"at {label} the black-box {b_name} leaves {acc[b_name][eps]:.3f} accuracy but the best white-box attack ({w_name}) {acc[w_name][eps]:.3f}: the gradients mislead the white-box attacks (gradient masking); report the black-box or --suite strong number",
+                    }
+                )
+    return out
+
+
+@check
+def outputs_deterministic(summary: dict[str, Any]) -> list[Warning_]:
+    """Two identical forward passes in eval mode must give the same logits."""
+    d = summary.get("trust", {}).get("determinism")
+    if not d or d.get("deterministic", True):
+        return []
+    return [
+        {
+            "code": "random-outputs",
+            "message": f"two identical forward passes in eval mode differ (max logit difference {d['max_abs_diff']:.3g}): randomness in the model (active dropout, noise, stochastic defences) makes every number here a random draw and can hide gradients; remove the randomness, or attack its expectation (EOT)",
+        }
+    ]
+
+
+def _attack_info(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    info: dict[str, Any] = summary.get("trust", {}).get("attacks", {}).get(name, {})
+    return info
+
+
+def _black_box(summary: dict[str, Any], name: str) -> bool:
+    """Whether attack ``name`` uses only outputs (recorded in the summary; else by name)."""
+    info = _attack_info(summary, name)
+    if "black_box" in info:
+        return bool(info["black_box"])
+    return name.startswith(("square", "art:SquareAttack"))
+
+
+def _norm(summary: dict[str, Any], name: str) -> str:
+    """An attack's norm (recorded in the summary; else from its label's suffix)."""
+    return str(_attack_info(summary, name).get("norm", name.rsplit("-", 1)[-1]))
+
+
+def chance_accuracy(clean: pd.DataFrame) -> float:
+    """Accuracy of always predicting the most common label (vector, for multi-label)."""
+    cols = ["y"] if "y" in clean.columns else sorted(c for c in clean.columns if c.startswith("y_"))
+    if clean.empty or not cols:
+        return math.nan
+    return float(clean.groupby(cols).size().max() / len(clean))
+
+
+def trust_context(
+    clean: pd.DataFrame,
+    attacks: Sequence[Attack],
+    bounds: tuple[float, float],
+    *,
+    known_robust: bool = False,
+    probes: dict[str, Any] | None = None,
+    suites: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """``summary["trust"]``: what the checks need beyond the curves."""
+    info: dict[str, dict[str, Any]] = {
+        a.label: {"norm": a.norm, "black_box": bool(getattr(a, "black_box", False))} for a in attacks
+    }
+    for label, members in (suites or {}).items():
+        info[label] = {"norm": info[members[0]]["norm"] if members else "linf", "black_box": False, "members": members}
+    return {
+        "chance": chance_accuracy(clean),
+        "known_robust": known_robust,
+        "bounds": [float(bounds[0]), float(bounds[1])],
+        "attacks": info,
+        "suites": dict(suites or {}),
+        **(probes or {}),
+    }
+
+
+def probe_determinism(model: ModelAdapter, x: Tensor) -> dict[str, Any]:
+    """Two identical clean passes: do the logits agree (within a tiny relative tolerance)?"""
+    a = model.logits(x)
+    b = model.logits(x)
+    diff = float((a - b).abs().max()) if a.numel() else 0.0
+    scale = max(1.0, float(a.abs().max())) if a.numel() else 1.0
+    return {"probed": int(x.shape[0]), "deterministic": diff <= RANDOM_RTOL * scale, "max_abs_diff": diff}
+
+
+def probe_gradients(model: ModelAdapter, x: Tensor, y: Tensor) -> dict[str, Any]:
+    """Share of samples whose input gradient of the head's loss (and of its margin) vanishes.
+
+    One forward and two backward passes on ``x``, outside any attack loop.
+    """
+    head = model.head
+    x = x.detach().to(model.device).float()
+    y = y.to(model.device)
+    with model.evaluating(freeze=True), torch.enable_grad():
+        xg = x.clone().requires_grad_(True)
+        logits = model(xg)
+        g_loss = torch.autograd.grad(head.loss(logits, y).sum(), xg, retain_graph=True)[0]
+        g_margin = torch.autograd.grad(head.margin(logits.float(), y).sum(), xg)[0]
+    loss_max = g_loss.detach().abs().reshape(len(x), -1).amax(dim=1)
+    margin_max = g_margin.detach().abs().reshape(len(x), -1).amax(dim=1)
+    n = max(len(x), 1)
+    return {
+        "probed": len(x),
+        "zero_share": float((loss_max == 0).sum()) / n,
+        "vanishing_share": float((loss_max < VANISHING_GRADIENT).sum()) / n,
+        "margin_vanishing_share": float((margin_max < VANISHING_GRADIENT).sum()) / n,
+        "median_max_abs": float(loss_max.median()) if len(x) else math.nan,
+    }
+
+
+def probe_model(model: ModelAdapter, x: Tensor, y: Tensor, verify: bool = True) -> dict[str, Any]:
+    """Probe a small batch once before the sweep: randomness, then (if deterministic)
+    ``verify``, then input gradients. Returns ``{"determinism": ..., "gradients": ...}``.
+
+    A random model gets a trust warning instead of :meth:`ModelAdapter.verify`'s error:
+    its clean predictions cannot be compared with a reference pass.
+    """
+    x = x[:PROBE_SIZE]
+    y = y[:PROBE_SIZE]
+    determinism = probe_determinism(model, x)
+    if verify and determinism["deterministic"]:
+        model.verify(x[:16], require_deterministic=False)
+    return {"determinism": determinism, "gradients": probe_gradients(model, x, y)}

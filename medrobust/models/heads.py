@@ -6,6 +6,7 @@ prediction rule at the operating threshold, and the scores that feed AUROC.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -99,6 +100,9 @@ class Head:
             z = logits - torch.logit(torch.tensor(self.threshold, dtype=logits.dtype))
             return (sign * z).min(dim=1).values
         yl = y.long().reshape(-1)
+        if self.kind == HeadKind.BINARY:  # two logits: positive iff softmax[1] >= threshold
+            z = logits[:, 1] - logits[:, 0] - math.log(self.threshold / (1 - self.threshold))
+            return torch.where(yl == 1, z, -z)
         true = logits.gather(1, yl[:, None]).squeeze(1)
         other = logits.clone()
         other.scatter_(1, yl[:, None], float("-inf"))
