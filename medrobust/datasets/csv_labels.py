@@ -149,7 +149,7 @@ def read_labels(
     meta_columns: Sequence[str] | None = None,
 ) -> LabelTable:
     """Read and validate a labels CSV; bad rows go through the bad-file policy ``bad``."""
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(str(p), "labels CSV not found")
     try:

@@ -57,7 +57,7 @@ def dicom(
     ``window``: ``voi`` (default), a preset, ``[centre, width]``, ``minmax``, ``percentile``
     or ``raw`` (physical units clipped to ``bounds``, default (-1024, 3071) HU).
     """
-    base = Path(root)
+    base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "DICOM folder not found")
     intensity = parse_intensity(window, bounds, default="voi", allow_voi=True)

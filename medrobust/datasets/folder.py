@@ -43,7 +43,7 @@ def folder(
     ``channels`` (1 or 3) converts every image; by default the first image decides.
     ``size`` resizes every image (bilinear, antialiased). ``on_error``: ``raise`` or ``skip``.
     """
-    base = Path(root)
+    base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "image folder not found")
     if channels not in (None, 1, 3):

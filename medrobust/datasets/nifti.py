@@ -44,7 +44,7 @@ def nifti(
     ``window``: ``minmax`` (default), ``percentile``, a preset such as ``brain``, ``[centre, width]``
     or ``raw`` (physical units clipped to ``bounds``). ``volume`` picks one volume of a 4D file.
     """
-    base = Path(root)
+    base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "NIfTI folder not found")
     intensity = parse_intensity(window, bounds, default="minmax")
