@@ -33,6 +33,7 @@ class Thresholds:
 
     limits: dict[str, dict[float, float]] = field(default_factory=dict)
     metric: str = "robust_accuracy"
+    labels: dict[float, str] = field(default_factory=dict)  # budget value -> as written in the file
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], source: str = "thresholds") -> Thresholds:
@@ -42,14 +43,17 @@ class Thresholds:
         if not isinstance(inner, Mapping):
             raise ConfigError(f"{source}: 'thresholds' must map attack names to {{budget: minimum}}")
         limits: dict[str, dict[float, float]] = {}
+        labels: dict[float, str] = {}
         for attack, budgets in inner.items():
             if not isinstance(budgets, Mapping):
                 raise ConfigError(f"{source}: {attack}: expected a mapping of budget to minimum {metric}")
             for eps, minimum in budgets.items():
                 if isinstance(minimum, bool) or not isinstance(minimum, int | float):
                     raise ConfigError(f"{source}: {attack} at {eps}: minimum {minimum!r} is not a number")
-                limits.setdefault(str(attack), {})[parse_budget(eps).value] = float(minimum)
-        return cls(limits, metric)
+                value = parse_budget(eps).value
+                limits.setdefault(str(attack), {})[value] = float(minimum)
+                labels.setdefault(value, str(eps))
+        return cls(limits, metric, labels)
 
 
 def load_thresholds(path: str | Path) -> Thresholds:
@@ -105,9 +109,10 @@ def render_junit(
             cases += 1
             failures += _fail(case, problems)
     for (attack, eps), minimum in limits.items():
-        if (attack, eps) not in seen:
+        if (attack, eps) not in seen and thresholds is not None:
+            label = next((v for k, v in thresholds.labels.items() if abs(k - eps) < 1e-12), f"{eps:g}")
             cases += 1
-            failures += _fail(_case(suite, attack, f"{eps:g}"), [f"threshold {minimum:g} set but budget {eps:g} was not evaluated"])
+            failures += _fail(_case(suite, attack, label), [f"threshold {minimum:g} set but budget {label} was not evaluated"])
     for key, r in verdicts.items():
         if key not in seen:
             cases += 1
