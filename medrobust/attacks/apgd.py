@@ -63,7 +63,8 @@ def checkpoints(steps: int) -> list[int]:
     p = [0.0, 0.22]
     while p[-1] < 1:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return sorted({math.ceil(q * steps) for q in p[1:] if math.ceil(q * steps) <= steps and q * steps > 0})
+    marks = (math.ceil(round(q * steps, 9)) for q in p[1:])
+    return sorted({m for m in marks if 0 < m <= steps})
 
 
 class APGD(Attack):
@@ -84,6 +85,7 @@ class APGD(Attack):
     """
 
     name = "apgd"
+    accepts_start = True
 
     def __init__(
         self,
@@ -134,15 +136,23 @@ class APGD(Attack):
         return dlr_loss
 
     def run(
-        self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor, *, seed: int | None = None
+        self,
+        model: AttackableModel,
+        x: Tensor,
+        y: Tensor,
+        eps: float | Tensor,
+        *,
+        seed: int | None = None,
+        start: Tensor | None = None,
     ) -> AttackOutput:
+        """Attack ``x``; with ``start`` (a point per sample), the first run begins there."""
         x = x.detach().to(model.device)
         y = y.to(model.device)
         e = per_sample(eps, x)
         gen = make_generator(x.device, self.seed if seed is None else seed)
         fn = objective(model, self.loss_fn(model.head), self.targeted)
         with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            best_x, best_logits, found, best_loss = self._once(model, x, y, e, gen, fn)
+            best_x, best_logits, found, best_loss = self._once(model, x, y, e, gen, fn, start)
             for _ in range(self.restarts - 1):
                 todo = (~found).nonzero().squeeze(1)  # one sync per restart, outside the loop
                 if todo.numel() == 0:
@@ -157,13 +167,21 @@ class APGD(Attack):
         return AttackOutput(best_x, best_logits, found)
 
     def _once(
-        self, model: AttackableModel, x: Tensor, y: Tensor, e: Tensor, gen: torch.Generator, fn: LossFn
+        self,
+        model: AttackableModel,
+        x: Tensor,
+        y: Tensor,
+        e: Tensor,
+        gen: torch.Generator,
+        fn: LossFn,
+        start: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One APGD run: the first adversarial point per sample, else its highest-loss point."""
         n = x.shape[0]
         dev = x.device
         head = model.head
-        xa = clip_to_ball(x + random_start(x, e, self.norm, gen), x, e, self.norm, model.bounds)
+        xa = x + random_start(x, e, self.norm, gen) if start is None else start.detach().to(dev, x.dtype)
+        xa = clip_to_ball(xa, x, e, self.norm, model.bounds)
         logits, loss, grad = _evaluate(model, xa, y, fn)
         # outputs, indexed by the original sample
         out_x = xa.clone()
