@@ -144,3 +144,11 @@ def test_per_sample_budgets(binary_model: ModelAdapter, binary_test_data) -> Non
     eps = torch.tensor([0.0, 1, 2, 4, 8, 16, 0, 3]) / 255
     out = PGD(steps=5).run(binary_model, x, y, eps)
     assert torch.all(flat_norm(out.x_adv - x, "linf") <= eps + 1e-6)
+
+
+def test_warm_start_is_projected_into_the_ball(binary_model: ModelAdapter, binary_test_data) -> None:
+    x = binary_test_data.images[:32]
+    y = torch.as_tensor(binary_test_data.labels()[:32])
+    far = torch.rand_like(x)  # far outside a 2/255 ball
+    out = PGD(steps=2).run(binary_model, x, y, 2 / 255, start=far)
+    assert torch.all(flat_norm(out.x_adv - x, "linf") <= 2 / 255 + 1e-6)

@@ -45,7 +45,7 @@ def test_torchscript_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         torchscript_model(tmp_path / "model.ts.missing")
     torch.save(net.state_dict(), tmp_path / "state.pt")
-    with pytest.raises(ModelError, match="state.pt: not a TorchScript file"):
+    with pytest.raises(ModelError, match=r"state\.pt: not a TorchScript file"):
         torchscript_model(tmp_path / "state.pt")
 
 
@@ -54,7 +54,7 @@ def test_checkpoint_that_is_not_a_state_dict(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a state dict"):
         load_state_dict(tmp_path / "list.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ModelError, match="junk.pt"):
+    with pytest.raises(ModelError, match=r"junk\.pt"):
         load_state_dict(tmp_path / "junk.pt")
 
 

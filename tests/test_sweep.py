@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,11 @@ class CountingPGD(PGD):
     def calls(self) -> list[tuple[float, int]]:
         return self._calls
 
-    def run(self, model, x: Tensor, y: Tensor, eps, *, seed=None) -> AttackOutput:  # type: ignore[no-untyped-def,override]
+    def run(self, model, x: Tensor, y: Tensor, eps, **kw) -> AttackOutput:  # type: ignore[no-untyped-def,override]
         self._calls.append((float(eps), int(x.shape[0])))
         if len(self._calls) == self._fail_at:
             raise KeyboardInterrupt
-        return super().run(model, x, y, eps, seed=seed)
+        return super().run(model, x, y, eps, **kw)
 
 
 def test_rows_curves_and_monotonicity(binary_model: ModelAdapter, binary_test_data) -> None:
@@ -48,7 +49,7 @@ def test_rows_curves_and_monotonicity(binary_model: ModelAdapter, binary_test_da
     for attack in ("fgsm-linf", "pgd-linf"):
         accs = [b["robust_accuracy"] for b in res.curve(attack)]
         assert accs[0] == pytest.approx(res.clean_accuracy)
-        assert all(a >= b for a, b in zip(accs, accs[1:], strict=False)), accs
+        assert all(a >= b for a, b in pairwise(accs)), accs
         per_sample = res.rows[res.rows["attack"] == attack].pivot(index="sample", columns="eps", values="correct")
         assert (per_sample.astype(int).diff(axis=1).fillna(0) <= 0).all().all()  # once broken, always broken
     assert res.metric("pgd", 8 / 255) <= res.metric("fgsm", 8 / 255)
@@ -63,7 +64,7 @@ def test_only_still_robust_samples_are_attacked(binary_model: ModelAdapter, bina
     counts = dict(attack.calls)
     correct = res.rows.pivot(index="sample", columns="eps", values="correct")
     budgets = sorted(correct.columns)
-    for prev, cur in zip(budgets, budgets[1:], strict=False):
+    for prev, cur in pairwise(budgets):
         assert counts[cur] == int(correct[prev].sum())
 
 

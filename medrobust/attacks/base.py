@@ -48,6 +48,11 @@ class Attack(ABC):
     name: str = "attack"
     norm: Norm = "linf"
     targeted: bool = False
+    accepts_start: bool = False
+    """True when :meth:`run` takes ``start=``: a point inside the ball to begin from.
+
+    The sweep passes each still-robust sample's strongest point from the previous budget
+    (a budget continuation), which is stronger than starting afresh."""
     black_box: bool = False
     """True for attacks that use only the model's outputs (no gradients); trust checks compare them."""
 

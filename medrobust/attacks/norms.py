@@ -70,4 +70,4 @@ def check_norm(norm: str) -> Norm:
     """Validate a norm name."""
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose from {NORMS}")
-    return norm  # type: ignore[return-value]
+    return norm

@@ -46,6 +46,7 @@ class PGD(Attack):
     """
 
     name = "pgd"
+    accepts_start = True
 
     def __init__(
         self,
@@ -78,15 +79,23 @@ class PGD(Attack):
         self.compact_every = compact_every
 
     def run(
-        self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor, *, seed: int | None = None
+        self,
+        model: AttackableModel,
+        x: Tensor,
+        y: Tensor,
+        eps: float | Tensor,
+        *,
+        seed: int | None = None,
+        start: Tensor | None = None,
     ) -> AttackOutput:
+        """Attack ``x``; with ``start``, the first run begins there instead of a random point."""
         x = x.detach().to(model.device)
         y = y.to(model.device)
         e = per_sample(eps, x)
         gen = make_generator(x.device, self.seed if seed is None else seed)
         fn = objective(model, self.loss, self.targeted)
         with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            best_x, best_logits, found, best_loss = self._once(model, x, y, e, gen, fn)
+            best_x, best_logits, found, best_loss = self._once(model, x, y, e, gen, fn, start)
             for _ in range(self.restarts - 1):
                 todo = (~found).nonzero().squeeze(1)  # one sync per restart, outside the loop
                 if todo.numel() == 0:
@@ -101,13 +110,24 @@ class PGD(Attack):
         return AttackOutput(best_x, best_logits, found)
 
     def _once(
-        self, model: AttackableModel, x: Tensor, y: Tensor, e: Tensor, gen: torch.Generator, fn: LossFn
+        self,
+        model: AttackableModel,
+        x: Tensor,
+        y: Tensor,
+        e: Tensor,
+        gen: torch.Generator,
+        fn: LossFn,
+        start: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One PGD run; returns adversarial inputs, logits, success flags and final losses."""
         n = x.shape[0]
         alpha = e * self.rel_stepsize if self.abs_stepsize is None else torch.full_like(e, self.abs_stepsize)
-        xa = x + random_start(x, e, self.norm, gen) if self.random_start else x.clone()
-        xa = torch.clamp(xa, *model.bounds)
+        if start is not None:
+            xa = clip_to_ball(start.detach().to(x.device, x.dtype), x, e, self.norm, model.bounds)
+        elif self.random_start:
+            xa = torch.clamp(x + random_start(x, e, self.norm, gen), *model.bounds)
+        else:
+            xa = x.clone()
         out_x = xa.clone()
         out_logits: Tensor | None = None
         out_loss = torch.full((n,), float("-inf"), device=x.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ def build_dataset(kind: str, **params: Any) -> MedicalDataset:
     if factory is None:
         raise ConfigError(f"unknown data kind {kind!r}; choose from {', '.join(available())}")
     try:
-        return factory(**params)
+        inspect.signature(factory).bind(**params)
     except TypeError as exc:
         raise ConfigError(f"data kind {kind!r}: {exc}") from None
+    return factory(**params)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 
 from medrobust.errors import ConfigError
 
@@ -47,7 +48,7 @@ def parse_budgets(raw: Iterable[float | int | str]) -> list[Budget]:
     budgets = [parse_budget(r) for r in raw]
     if not budgets:
         raise ConfigError("the budget list is empty")
-    for prev, cur in zip(budgets, budgets[1:], strict=False):
+    for prev, cur in pairwise(budgets):
         if cur.value <= prev.value:
             raise ConfigError(
                 f"budgets must be strictly ascending: {prev.label} is followed by {cur.label}"

@@ -20,11 +20,11 @@ class ModelConfig(BaseModel):
     kind: str = "demo"
     name: str | None = None
     weights: Path | None = None
-    num_classes: int = Field(2, ge=1)
-    in_channels: int = Field(1, ge=1)
+    num_classes: int = Field(default=2, ge=1)
+    in_channels: int = Field(default=1, ge=1)
     spatial_dims: Literal[2, 3] = 2
     head: Literal["multiclass", "binary", "multilabel"] = "multiclass"
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
     mean: list[float] | None = None
     std: list[float] | None = None
     channels: int | None = None
@@ -52,13 +52,13 @@ class RunConfig(BaseModel):
     data: DataConfig = DataConfig()
     attacks: list[str | dict[str, Any]] = ["fgsm", "pgd"]
     eps: list[float | str] = [0, "1/255", "2/255", "4/255", "8/255"]
-    n: int | None = Field(None, gt=0)
-    batch_size: int = Field(256, gt=0)
+    n: int | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=256, gt=0)
     seed: int = 0
     subgroups: list[str] = []
     out: Path = Path("medrobust-results/run")
     device: str = "auto"
-    bootstrap: int = Field(200, ge=0)
+    bootstrap: int = Field(default=200, ge=0)
     resume: bool = True
     suite: str | dict[str, Any] | None = None
     strict: bool = False

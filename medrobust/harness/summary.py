@@ -43,9 +43,9 @@ def summarize(
             acc = m.pop("accuracy")
             budgets.append(
                 {
-                    "eps": float(eps),  # type: ignore[arg-type]
+                    "eps": float(eps),
                     "label": str(group["eps_label"].iloc[0]),
-                    "label_255": as_255(float(eps), bounds),  # type: ignore[arg-type]
+                    "label_255": as_255(float(eps), bounds),
                     "robust_accuracy": acc,
                     "robust_accuracy_ci": m.pop("accuracy_ci"),
                     "drop": clean_m["accuracy"] - acc,

@@ -67,21 +67,25 @@ def sweep_batch(
         held_x = x.clone()
         held_logits = clean_logits.clone()
         target = _targets(attack, y)
+        warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
         for b_i, budget in enumerate(budgets):
             if budget.value == 0:
                 held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
             else:
                 todo = _still_robust(head.correct(held_logits, y), target, y)
                 if todo.numel():
+                    extra = {"start": held_x[todo]} if warm and attack.accepts_start else {}
                     out = attack.run(
                         model,
                         x[todo],
                         (y if target is None else target)[todo],
                         budget.value,
                         seed=_seed(seed, index, a_i, b_i),
+                        **extra,
                     )
                     held_x[todo] = out.x_adv.to(held_x.dtype)
                     held_logits[todo] = out.logits.to(held_logits.dtype)
+                warm = True
             frames.append(
                 attack_frame(head, index, attack.label, budget.value, budget.label, x, held_x, y, held_logits)
             )
