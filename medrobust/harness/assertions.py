@@ -128,6 +128,7 @@ def check_robust(
     Accuracy and drop are monotone in the budget, so checking up to ``eps`` names the
     first budget that falls short. ``eps`` must be one of the evaluated budgets.
     """
+    __tracebackhide__ = True
     given = {"min_accuracy": min_accuracy, "min_auroc": min_auroc, "max_drop": max_drop, "max_subgroup_gap": max_subgroup_gap}
     thresholds = {k: float(v) for k, v in given.items() if v is not None}
     if not thresholds:
@@ -175,6 +176,7 @@ def assert_robust(
 
     Example: ``assert_robust(results, attack="pgd", eps="2/255", min_accuracy=0.7)``.
     """
+    __tracebackhide__ = True
     verdict = check_robust(
         result,
         eps=eps,
@@ -224,6 +226,7 @@ def assert_no_regression(
     metric: str = "robust_accuracy",
 ) -> Comparison:
     """Raise :class:`RobustnessAssertionError` when ``current`` fell below ``baseline`` by more than ``tolerance``."""
+    __tracebackhide__ = True
     comparison = regression_gate(baseline, current, tolerance=tolerance, metric=metric)
     if not comparison.ok:
         raise RobustnessAssertionError(

@@ -10,7 +10,6 @@ are imported lazily, only when a fixture or check is used.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import re
@@ -167,9 +166,7 @@ class RobustnessFactory:
             run_name = self._name(name, net, dataset, key)
             folder = self.state.report / run_name if self.state.report else None
             results = evaluate(net, dataset, attacks=list(attacks), eps=list(eps), out_dir=folder, **kwargs)
-            run = Run(run_name, key, results, folder)
-            if folder is not None:
-                _write_reports(results, folder)
+            run = Run(run_name, key, results, folder)  # with a folder, evaluate also wrote the HTML report
             self._gate(run)
             self.state.runs[key] = run
         if self.state.current:
@@ -433,16 +430,6 @@ def _baseline_index(path: Path) -> dict[str, Path] | None:
             return None
         return {name: path.parent / str(info.get("folder", name)) for name, info in runs.items() if isinstance(info, dict)}
     return None
-
-
-def _write_reports(results: Results, folder: Path) -> None:
-    """The HTML report beside the results, when the reports module is installed."""
-    try:
-        write_reports = importlib.import_module("medrobust.harness.reports").write_reports
-    except (ImportError, AttributeError):
-        log.info("medrobust.harness.reports.write_reports not available; wrote the results folder only")
-        return
-    write_reports(results, folder)
 
 
 def _is_builder(obj: Any) -> bool:
