@@ -230,5 +230,35 @@ def compare(
         sys.exit(1)
 
 
+@main.command()
+@click.argument("suite_file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Suite output folder (default: the suite's `out`).")
+@click.option("--baseline", type=click.Path(path_type=Path), help="A previous suite output folder: gate every cell, exit 1 on regression.")
+@click.option("--only", multiple=True, help="Run only cells whose id matches this glob (repeatable).")
+@click.option("--set", "overrides", multiple=True, help="Override a suite value, e.g. defaults.n=32 (repeatable).")
+@click.option("--fresh", is_flag=True, help="Re-run cells that already finished.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@handle_errors
+def bench(
+    suite_file: Path, out: Path | None, baseline: Path | None, only: tuple[str, ...], overrides: tuple[str, ...], fresh: bool, quiet: bool
+) -> None:
+    """Run a benchmark suite (models x datasets x attack sets x budgets); exit 1 on regression, 2 on a failed cell."""
+    from medrobust.harness.bench_suite import BENCH_MD, parse_overrides, run_suite
+
+    def show(cell: Any) -> None:
+        gate = f"  gate: {cell.gate['status']}" if cell.gate else ""
+        note = f"  ({cell.message})" if cell.message else ""
+        click.echo(f"{cell.status:>8}  {cell.id}  {cell.seconds:.1f} s{gate}{note}")
+
+    run = run_suite(
+        suite_file, out=out, baseline=baseline, overrides=parse_overrides(overrides), only=only,
+        fresh=fresh, progress=not quiet, on_cell=show,
+    )
+    click.echo(f"summary: {run.out / BENCH_MD}")
+    for cell in run.regressions:
+        click.echo(f"REGRESSION in {cell.id}: {cell.gate.get('verdict', '')}", err=True)
+    sys.exit(run.exit_code)
+
+
 if __name__ == "__main__":
     main()
