@@ -33,7 +33,7 @@ def test_members_fit_the_head() -> None:
         suite = strong_suite(make_head(kind, k))
         assert suite.member_labels == expected and suite.label == "strong-linf"
     l2 = strong_suite(make_head("multiclass", 4), "l2")
-    assert l2.member_labels == ["apgd-ce-l2", "apgd-dlr-l2"]  # Square is L-inf only
+    assert l2.member_labels == ["apgd-ce-l2", "apgd-dlr-l2", "square-l2"]
 
 
 def test_build_suite_errors() -> None:

@@ -87,17 +87,13 @@ def strong_suite(
     queries: int = 1000,
     seed: int = 0,
 ) -> Suite:
-    """APGD-CE, APGD-DLR (>= 3 classes) or APGD-margin (other heads), and Square (L-inf).
-
-    Square is L-inf only; the L2 suite has the two APGD members.
-    """
+    """APGD-CE, APGD-DLR (>= 3 classes) or APGD-margin (other heads), and Square."""
     n: Norm = check_norm(norm)
     members: list[Attack] = [
         APGD(n, "ce", steps=steps, restarts=restarts, seed=seed),
         APGD(n, second_loss(head), steps=steps, restarts=restarts, seed=seed),
+        Square(n, queries=queries, seed=seed),
     ]
-    if n == "linf":
-        members.append(Square("linf", queries=queries, seed=seed))
     return Suite(members, name="strong")
 
 
