@@ -82,6 +82,8 @@ def evaluate(
     adapter.head = head
     suites = [build_suite(suite, head)] if suite is not None else []
     suites += [a for a in attack_objs if isinstance(a, Suite)]
+    if len({s.label for s in suites}) != len(suites):
+        raise ConfigError(f"suite labels must be unique, got {[s.label for s in suites]}")
     attack_objs = expand(attack_objs, suites)  # suite members run as attacks of their own
     for col in subgroups:
         if col not in data[0][2]:
@@ -121,7 +123,7 @@ def evaluate(
         num_workers=num_workers,
         pin_memory=adapter.device.type == "cuda",
     )
-    n_probe = min(PROBE_SIZE, len(data))
+    n_probe = min(PROBE_SIZE, batch_size, len(data))
     probe_x, probe_y, _ = collate([data[i] for i in range(n_probe)])
     _check_batch(data, np.arange(n_probe), probe_x, probe_y, head)
     probes = probe_model(adapter, probe_x.float(), probe_y, verify=verify)  # once, outside the attack loop
