@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MISSING = "–"
@@ -52,13 +52,14 @@ def largest_budget(summary: Mapping[str, Any], attack: str) -> Mapping[str, Any]
     return max(budgets, key=lambda b: b["eps"]) if budgets else None
 
 
-def strongest_attack(summary: Mapping[str, Any]) -> str | None:
-    """The attack with the lowest robust accuracy at its largest budget (first on ties)."""
+def strongest_attack(summary: Mapping[str, Any], among: Iterable[str] | None = None) -> str | None:
+    """The attack (of ``among``, default all) with the lowest robust accuracy at its largest budget."""
+    names = [n for n in (summary["attacks"] if among is None else among) if n in summary["attacks"]]
     best: tuple[float, str] | None = None
-    for name in summary["attacks"]:
+    for name in names:
         b = largest_budget(summary, name)
         if b is None or is_missing(b["robust_accuracy"]):
             continue
         if best is None or b["robust_accuracy"] < best[0]:
             best = (float(b["robust_accuracy"]), name)
-    return best[1] if best else (next(iter(summary["attacks"]), None))
+    return best[1] if best else (names[0] if names else None)

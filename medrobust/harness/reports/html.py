@@ -178,8 +178,8 @@ def _subgroup_table(s: Mapping[str, Any], split: Mapping[str, Any]) -> str:
 def _gallery(results: Results) -> str:
     out = ["<h2>Gallery</h2>"]
     g = results.gallery
-    attack = strongest_attack(results.summary)
-    if g is None or attack is None or attack not in g.adversarial or len(g.sample) == 0:
+    attack = strongest_attack(results.summary, among=g.adversarial) if g is not None else None
+    if g is None or attack is None or len(g.sample) == 0:
         out.append('<p class="sub">No gallery was kept for this run.</p>')
         return "\n".join(out)
     m = results.manifest
