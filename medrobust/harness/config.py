@@ -51,7 +51,7 @@ class RunConfig(BaseModel):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     attacks: list[str | dict[str, Any]] = ["fgsm", "pgd"]
-    eps: list[float | str] = [0, "1/255", "2/255", "4/255", "8/255"]
+    eps: list[int | float | str] = [0, "1/255", "2/255", "4/255", "8/255"]
     n: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=256, gt=0)
     seed: int = 0
@@ -76,7 +76,7 @@ class RunConfig(BaseModel):
 
     @field_validator("eps")
     @classmethod
-    def _budgets(cls, v: list[float | str]) -> list[float | str]:
+    def _budgets(cls, v: list[int | float | str]) -> list[int | float | str]:
         try:
             parse_budgets(v)
         except ConfigError as exc:
