@@ -29,7 +29,7 @@ from medrobust.harness.results import Results
 from medrobust.harness.state import RunState
 from medrobust.harness.suites import Suite, build_suite, combine_rows, expand
 from medrobust.harness.summary import summarize
-from medrobust.harness.sweep import sweep_batch
+from medrobust.harness.sweep import SweepOptions, prepare_model, sweep_batch
 from medrobust.harness.trust import PROBE_SIZE, probe_model, run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.heads import Head, HeadKind
@@ -58,6 +58,9 @@ def evaluate(
     config: dict[str, Any] | None = None,
     suite: str | dict[str, Any] | Suite | None = None,
     known_robust: bool = False,
+    schedule: str = "ascending",
+    precision: str = "fp32",
+    channels_last: bool = False,
 ) -> Results:
     """Sweep ``attacks`` over budgets ``eps`` (ascending) on ``data`` and return the results.
 
@@ -65,9 +68,11 @@ def evaluate(
     every batch's rows are written as they finish and an interrupted run resumes.
     ``suite="strong"`` adds the strong suite's members and its combined worst-case curve;
     ``known_robust`` silences the trust check that expects accuracy to fall towards chance.
+    ``schedule``, ``precision`` and ``channels_last`` are speed options (see :class:`SweepOptions`).
     """
     started = now()
     budgets = parse_budgets(eps)
+    options = SweepOptions(schedule, precision, channels_last)
     attack_objs = [_build(a) for a in attacks]
     if not attack_objs:
         raise ConfigError("no attacks given")
@@ -80,6 +85,7 @@ def evaluate(
     adapter = _adapter(model, data)
     head = _compatible_head(adapter, data)
     adapter.head = head
+    prepare_model(adapter, options)
     suites = [build_suite(suite, head)] if suite is not None else []
     suites += [a for a in attack_objs if isinstance(a, Suite)]
     if len({s.label for s in suites}) != len(suites):
@@ -93,6 +99,7 @@ def evaluate(
     model_fp = adapter.fingerprint()
     data_fp = data.fingerprint()
     timings: dict[str, float] = {"fingerprints": time.perf_counter() - t0}
+    per_budget: dict[str, float] = {}
     run_config = {
         "attacks": [{"label": a.label, "class": type(a).__name__, **_jsonable(a.describe())} for a in attack_objs],
         "eps": [{"value": b.value, "label": b.label} for b in budgets],
@@ -102,9 +109,11 @@ def evaluate(
         "subgroups": list(subgroups),
         "bootstrap": bootstrap,
         **({"suites": {s.label: s.member_labels for s in suites}} if suites else {}),
+        **options.changed(),
         **(config or {}),
     }
-    key = hashlib.sha256(json.dumps([model_fp, data_fp, run_config], sort_keys=True, default=str).encode()).hexdigest()
+    code = library_versions()["medrobust"]  # a resumed run never mixes rows from two versions
+    key = hashlib.sha256(json.dumps([model_fp, data_fp, run_config, code], sort_keys=True, default=str).encode()).hexdigest()
     batches = [list(range(i, min(i + batch_size, len(data)))) for i in range(0, len(data), batch_size)]
     folder = Path(out_dir) if out_dir is not None else None
     state = RunState.open(folder, key, len(batches), resume) if folder else RunState(key, len(batches))
@@ -134,7 +143,7 @@ def evaluate(
             _check_batch(data, index, x, y, head)
             out = sweep_batch(
                 adapter, x, y, meta, index, [data.sample_id(int(i)) for i in index], attack_objs, budgets, seed,
-                keep=GALLERY_SIZE if b == 0 else 0,
+                keep=GALLERY_SIZE if b == 0 else 0, options=options,
             )
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
                 gallery = Gallery.from_examples(index, out.examples)
@@ -142,6 +151,8 @@ def evaluate(
                     gallery.save(folder)
             for k, v in out.seconds.items():
                 timings[k] = timings.get(k, 0.0) + v
+            for k, v in out.budget_seconds.items():
+                per_budget[k] = per_budget.get(k, 0.0) + v
             cleans.append(out.clean)
             rows.append(out.attacks)
             if folder is not None:
@@ -190,6 +201,7 @@ def evaluate(
         "libraries": library_versions(),
         "device": device_description(adapter.device),
         "seconds": {k: round(v, 4) for k, v in timings.items()},
+        "seconds_per_budget": {k: round(v, 4) for k, v in per_budget.items()},
     }
     for w in summary["warnings"]:
         log.warning("[%s] %s", w["code"], w["message"])
