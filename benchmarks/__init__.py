@@ -1,0 +1,1 @@
+"""Benchmarks: medrobust against ART, torchattacks and foolbox on the same model, data and budgets."""
