@@ -104,12 +104,13 @@ class Results:
 
     def table(self) -> str:
         """A plain-text table of the curves, for terminals and logs."""
-        head = f"{'attack':<12} {'budget':>9} {'robust acc':>10} {'drop':>7} {'success':>8} {'AUROC':>6} {'sens':>6} {'spec':>6}"
+        width = max([12, *(len(a) for a in self.summary["attacks"])])  # long labels: apgd-margin-linf
+        head = f"{'attack':<{width}} {'budget':>9} {'robust acc':>10} {'drop':>7} {'success':>8} {'AUROC':>6} {'sens':>6} {'spec':>6}"
         lines = [f"clean accuracy {self.clean_accuracy:.3f}  (n={self.summary['n']})", head, "-" * len(head)]
         for attack, a in self.summary["attacks"].items():
             for b in a["budgets"]:
                 lines.append(
-                    f"{attack:<12} {b['label']:>9} {_f(b['robust_accuracy'])} {_f(b['drop'], 7)} "
+                    f"{attack:<{width}} {b['label']:>9} {_f(b['robust_accuracy'])} {_f(b['drop'], 7)} "
                     f"{_f(b['success_rate'], 8)} {_f(b['auroc'], 6)} {_f(b['sensitivity'], 6)} {_f(b['specificity'], 6)}"
                 )
         for w in self.warnings:
