@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def evaluate(
     probes = probe_model(adapter, probe_x.float(), probe_y, verify=verify)  # once, outside the attack loop
     gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
     with tqdm(total=len(batches), initial=len(state.done), disable=not progress, desc="sweep", unit="batch") as bar:
-        for b, (x, y, meta) in zip(todo, loader, strict=True):
+        for b, (x, y, meta) in zip(todo, _timed(loader, timings, "data"), strict=True):
             index = np.asarray(batches[b])
             _check_batch(data, index, x, y, head)
             out = sweep_batch(
@@ -268,6 +268,20 @@ def _check_batch(data: MedicalDataset, index: np.ndarray, x: torch.Tensor, y: to
     problem = head.check_labels(y)
     if problem:
         raise DataError(data.info.name, problem)
+
+
+def _timed(items: Iterable[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
+    """Yield from ``items``, adding the seconds spent waiting for each to ``timings[key]``."""
+    it = iter(items)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+        yield item
 
 
 def _jsonable(d: dict[str, object]) -> dict[str, object]:
