@@ -45,9 +45,13 @@ def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, smal
     attacks = [FGSM(), PGD(steps=2)]
     base = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False)
     model = copy.deepcopy(binary_model)
-    cl = evaluate(model, small_data, attacks, EPS, bootstrap=0, verify=False, channels_last=True)
     conv = next(m for m in model.model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    layouts: list[bool] = []
+    hook = conv.register_forward_pre_hook(lambda mod, _: layouts.append(mod.weight.is_contiguous(memory_format=torch.channels_last)))
+    cl = evaluate(model, small_data, attacks, EPS, bootstrap=0, verify=False, channels_last=True)
+    hook.remove()
+    assert any(layouts), "channels-last was never applied during the sweep"
+    assert conv.weight.is_contiguous(), "the user's model is handed back in its own layout"
     bf = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False, precision="bf16", n=32)
     base32 = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False, n=32)
     for label in ("fgsm-linf", "pgd-linf"):

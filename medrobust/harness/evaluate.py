@@ -29,7 +29,7 @@ from medrobust.harness.results import Results
 from medrobust.harness.state import RunState
 from medrobust.harness.suites import Suite, build_suite, combine_rows, expand
 from medrobust.harness.summary import summarize
-from medrobust.harness.sweep import SweepOptions, prepare_model, sweep_batch
+from medrobust.harness.sweep import SweepOptions, sweep_batch
 from medrobust.harness.trust import PROBE_SIZE, probe_model, run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.heads import Head, HeadKind
@@ -85,7 +85,6 @@ def evaluate(
     adapter = _adapter(model, data)
     head = _compatible_head(adapter, data)
     adapter.head = head
-    prepare_model(adapter, options)
     suites = [build_suite(suite, head)] if suite is not None else []
     suites += [a for a in attack_objs if isinstance(a, Suite)]
     if len({s.label for s in suites}) != len(suites):

@@ -4,15 +4,16 @@ A sample broken at budget e stays broken at every larger budget (its adversarial
 lies inside the larger ball), so the curve is monotone by construction and the cost
 falls as the model breaks. :class:`SweepOptions` choose how the device is spent: the
 ``parallel`` schedule rides all remaining budgets in one batch (per-sample eps) and then
-enforces the same monotone rule; ``bf16`` autocast and ``channels_last`` are for GPUs.
+enforces the same monotone rule; ``bf16`` autocast (GPUs) and ``channels_last`` (GPUs, and
+CPUs for pooling-heavy networks) change how each pass is computed, not what is computed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,8 +41,9 @@ class SweepOptions:
     ``"parallel"`` attacks them at every remaining budget in one batch (more work, fewer
     and larger batches: pays only where the device would otherwise idle), then applies the
     same rule, so the curve stays monotone. ``precision="bf16"`` runs the model's passes
-    under autocast; ``channels_last`` stores images and conv weights channels-last. Check
-    both against fp32 before trusting them (``benchmarks/sweep_vs_peers.py`` does).
+    under autocast; ``channels_last`` stores images and conv weights channels-last during
+    each batch (the network is handed back in its own layout). Check both against fp32
+    before trusting them (``benchmarks/sweep_vs_peers.py`` does).
     """
 
     schedule: str = "ascending"
@@ -66,10 +68,24 @@ class SweepOptions:
         return nullcontext()
 
 
-def prepare_model(model: ModelAdapter, options: SweepOptions) -> None:
-    """Once before the sweep: store the network's weights channels-last when asked."""
-    if options.channels_last and model.spatial_dims in (2, 3):
-        model.model.to(memory_format=_memory_format(model.spatial_dims + 2))
+@contextmanager
+def weights_layout(model: ModelAdapter, options: SweepOptions, spatial_dims: int) -> Iterator[None]:
+    """The network's weights channels-last while the block runs (when asked), then as before.
+
+    A network whose weights already have a non-standard layout is left alone.
+    """
+    if not options.channels_last or spatial_dims not in (2, 3):
+        yield
+        return
+    weights = [p for p in model.model.parameters() if p.ndim == spatial_dims + 2]
+    if not all(p.is_contiguous() for p in weights):
+        yield
+        return
+    model.model.to(memory_format=_memory_format(spatial_dims + 2))
+    try:
+        yield
+    finally:
+        model.model.to(memory_format=torch.contiguous_format)
 
 
 @dataclass
@@ -103,6 +119,23 @@ def sweep_batch(
 ) -> BatchRows:
     """Run every attack over every budget on one batch; return its rows (and ``keep`` examples)."""
     opts = options or SweepOptions()
+    with weights_layout(model, opts, x.ndim - 2):
+        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts)
+
+
+def _sweep_batch(
+    model: ModelAdapter,
+    x: Tensor,
+    y: Tensor,
+    meta: Mapping[str, Sequence[str]],
+    index: np.ndarray,
+    ids: Sequence[str],
+    attacks: Sequence[Attack],
+    budgets: Sequence[Budget],
+    seed: int,
+    keep: int,
+    opts: SweepOptions,
+) -> BatchRows:
     head = model.head
     x = x.to(model.device, non_blocking=True).float()
     if opts.channels_last and x.ndim in (4, 5):
