@@ -155,6 +155,11 @@ def resize(x: Tensor, size: int) -> Tensor:
     return F.interpolate(x, size=(size,) * (x.ndim - 2), mode=mode, align_corners=False).clamp(0.0, 1.0)
 
 
+def _as_float(x: Tensor) -> Tensor:
+    """uint8 pixels to [0, 1] floats (already-float batches pass through)."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
 def _train(net: nn.Module, spec: ModelSpec, train: Split, device: torch.device, steps: int, seed: int) -> None:
     """Adam on the head's loss with class-balanced batches (the train splits are imbalanced)."""
     head = make_head("binary", 2)
@@ -166,7 +171,7 @@ def _train(net: nn.Module, spec: ModelSpec, train: Split, device: torch.device, 
     net.train()
     for step in range(steps):
         idx = torch.cat([c[torch.randint(len(c), (per_class,), generator=gen)] for c in classes])
-        x = resize(train.images[idx], spec.size).to(device)
+        x = resize(_as_float(train.images[idx]), spec.size).to(device)
         y = train.labels[idx].to(device)
         opt.zero_grad(set_to_none=True)
         loss = head.loss(prep(x), y).mean()

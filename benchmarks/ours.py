@@ -93,7 +93,10 @@ def dataset(x: Tensor, y: Tensor, name: str) -> ArrayDataset:
 
 
 def prepare(variant: Variant, model: ModelAdapter) -> ModelAdapter:
-    """The model a variant attacks: the same adapter, or a compiled copy of its network."""
+    """The model a variant attacks: the same adapter, or one around a compiled network.
+
+    (``channels_last`` needs no copy: the sweep hands the network back in its own layout.)
+    """
     if not variant.compile:
         return model
     compiled = torch.compile(model.model, dynamic=True)

@@ -14,6 +14,7 @@ never weaker than the strongest peer (by more than 0.5 point) and the speed targ
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import logging
 import statistics
@@ -44,13 +45,15 @@ BUDGETS = ("1/255", "2/255", "4/255", "8/255")
 TOLERANCE = 0.005  # robust accuracy: medrobust may exceed the strongest peer by at most 0.5 point
 TARGETS = {("cpu", "smallcnn"): 1.5, ("cuda", "densenet121"): 5.0}
 CPU_ABLATIONS = (
+    "medrobust:channels-last",
+    "torchattacks:channels-last",
     "medrobust:no-early-stop",
     "medrobust:independent",
     "medrobust:independent,no-early-stop",
     "medrobust:independent,no-early-stop,unfrozen",
     "medrobust:parallel",
 )
-GPU_ABLATIONS = (*CPU_ABLATIONS, "medrobust:bf16", "medrobust:channels-last", "medrobust:compile")
+GPU_ABLATIONS = (*CPU_ABLATIONS, "medrobust:bf16", "medrobust:compile")
 SAME_ALGORITHM = ("medrobust:bf16", "medrobust:channels-last", "medrobust:compile")  # must match fp32 within 0.5 point
 
 Runner = Callable[[str], ours.SweepTiming]
@@ -94,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     load_before = environment.load_average()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     spec = ZOO[args.model]
-    train = load_split(spec.subset, "train", file_size=spec.file_size, skip_checksum=spec.skip_checksum)
+    train = load_split(spec.subset, "train", file_size=spec.file_size, skip_checksum=spec.skip_checksum, raw=True)
     test = load_split(spec.subset, "test", file_size=spec.file_size, size=spec.size, n=args.n, skip_checksum=spec.skip_checksum)
     model, training = load_or_train(spec, train, device, args.train_steps, args.seed)
     x, y = test.images.to(device), test.labels.to(device)
@@ -102,14 +105,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     log.info("%s on %s: %d test images, clean accuracy %.3f", spec.name, device, len(y), clean_acc)
     rel_stepsize = 2.5 / args.steps
     attacks = [a for a in args.attacks.split(",") if a in ATTACKS]
-    cost = probe_cost(model, x[: args.batch_size])
-    tools = _tools(args, device, model, x, y, test.name, rel_stepsize)
-    counter = PassCounter(model)
+    tools, models = _tools(args, device, model, x, y, test.name, rel_stepsize)
+    counter = PassCounter(models)
+    costs: list[dict[str, float]] = []
     records: dict[str, dict[str, list[ours.SweepTiming]]] = {t: {a: [] for a in attacks} for t in tools}
     passes: dict[str, dict[str, dict[str, int]]] = {t: {} for t in tools}
     memory: dict[str, dict[str, dict[str, float]]] = {t: {} for t in tools}
     names = list(tools)
     for r in range(args.repeats):
+        costs.append(probe_cost(model, x[: args.batch_size]))  # per repeat: the load drifts
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             for kind in attacks:
@@ -132,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 log.info("repeat %d %-44s %-4s %7.2f s  %s", r + 1, name, kind, timing.total,
                          " ".join(f"{b}:{a:.3f}" for b, a in timing.accuracy.items()))
     counter.close()
+    cost = _median_cost(costs)
     report = _report(args, device, spec.name, test, clean_acc, training, cost, records, passes, memory, attacks)
     report["load_average"] = {"before": load_before, "after": environment.load_average()}
     report["process_peak_rss_mib"] = environment.peak_rss_mib()
@@ -145,29 +150,41 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def _tools(
     args: argparse.Namespace, device: torch.device, model: ModelAdapter, x: Tensor, y: Tensor, data_name: str, rel_stepsize: float
-) -> dict[str, Runner]:
-    """The tools to time, each a function ``kind -> SweepTiming``."""
+) -> tuple[dict[str, Runner], list[ModelAdapter]]:
+    """The tools to time, each a function ``kind -> SweepTiming``, and every model they attack."""
     tools: dict[str, Runner] = {}
+    models = [model]
     wanted = [t.strip() for t in args.tools.split(",") if t.strip()]
     variants = [v for v in args.variants.split(",") if v]
     if args.ablations:
         variants += [v for v in (GPU_ABLATIONS if device.type == "cuda" else CPU_ABLATIONS) if v not in variants]
     data = ours.dataset(x.cpu(), y.cpu(), data_name)
-    for name in ([n for n in wanted if n == "medrobust"] + variants):
-        variant = ours.VARIANTS[name if name in ours.VARIANTS else "medrobust"]
-        target = ours.prepare(variant, model)
-        tools[variant.name] = _ours_runner(variant, target, data, args, rel_stepsize)
-    for name in wanted:
-        if name == "medrobust":
+    for name in [n for n in wanted if n == "medrobust"] + [v for v in variants if v.startswith("medrobust")]:
+        if name not in ours.VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(ours.VARIANTS)}")
+        variant = ours.VARIANTS[name]
+        tools[variant.name] = _ours_runner(variant, ours.prepare(variant, model), data, args, rel_stepsize)
+    for name in [n for n in wanted if n != "medrobust"] + [v for v in variants if not v.startswith("medrobust")]:
+        base, _, option = name.partition(":")
+        if base not in PEERS or option not in ("", "channels-last"):
+            raise SystemExit(f"unknown tool {name!r}; choose from medrobust, {', '.join(PEERS)} (optionally :channels-last)")
+        if not installed(base):
+            log.warning("%s is not installed: skipped (pip install -e '.[bench]')", base)
             continue
-        if name not in PEERS:
-            raise SystemExit(f"unknown tool {name!r}; choose from medrobust, {', '.join(PEERS)}")
-        if not installed(name):
-            log.warning("%s is not installed: skipped (pip install -e '.[bench]')", name)
-            continue
-        peer = PEERS[name](model, args.steps, rel_stepsize, args.batch_size)
+        target = channels_last_copy(model) if option else model
+        if target is not model:
+            models.append(target)
+        peer = PEERS[base](target, args.steps, rel_stepsize, args.batch_size)
         tools[name] = _peer_runner(peer, x, y, args.batch_size)
-    return tools
+    return tools, models
+
+
+def channels_last_copy(model: ModelAdapter) -> ModelAdapter:
+    """A deep copy of the model with channels-last weights: what any tool gains from the layout alone."""
+    twin = copy.deepcopy(model)
+    dims = twin.spatial_dims or 2
+    twin.model.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+    return twin
 
 
 def _ours_runner(variant: ours.Variant, model: ModelAdapter, data: Any, args: argparse.Namespace, rel: float) -> Runner:
@@ -217,12 +234,22 @@ def probe_cost(model: ModelAdapter, x: Tensor, repeats: int = 3) -> dict[str, fl
     }
 
 
-class PassCounter:
-    """Counts images through the native network, split into gradient and plain passes."""
+def _median_cost(costs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per-image costs over the repeats: the median, and the minimum (least disturbed by load)."""
+    out: dict[str, float] = {"batch": costs[0]["batch"], "repeats": len(costs)}
+    for key in ("forward_ms_per_image", "forward_backward_ms_per_image"):
+        values = [c[key] for c in costs]
+        out[key] = round(statistics.median(values), 4)
+        out[key.replace("_ms", "_min_ms")] = round(min(values), 4)
+    return out
 
-    def __init__(self, model: ModelAdapter) -> None:
+
+class PassCounter:
+    """Counts images through the native networks, split into gradient and plain passes."""
+
+    def __init__(self, models: Sequence[ModelAdapter]) -> None:
         self.counts = {"grad": 0, "plain": 0}
-        self._handle = model.model.register_forward_pre_hook(self._hook)
+        self._handles = [m.model.register_forward_pre_hook(self._hook) for m in models]
 
     def _hook(self, _module: Any, inputs: tuple[Any, ...]) -> None:
         if inputs and isinstance(inputs[0], Tensor):
@@ -232,7 +259,8 @@ class PassCounter:
         self.counts = {"grad": 0, "plain": 0}
 
     def close(self) -> None:
-        self._handle.remove()
+        for h in self._handles:
+            h.remove()
 
 
 def _report(
