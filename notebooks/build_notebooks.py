@@ -322,7 +322,7 @@ from medrobust.datasets.dicom import dicom
 names = ["normal", "nodule"]
 views = {w: dicom(folder, folder / "test.csv", window=w, label_names=names, size=64) for w in ("lung", "mediastinum", "bone", "raw")}
 fig = Figure(figsize=(10, 2.8))
-for ax, (w, data) in zip(fig.subplots(1, 4), views.items()):
+for ax, (w, data) in zip(fig.subplots(1, 4), views.items(), strict=True):
     image, label, meta = data[1]
     ax.imshow(image[0], cmap="gray")
     ax.set_title(f"{w}: {data.info.bounds}", fontsize=9)

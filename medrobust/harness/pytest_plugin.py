@@ -164,7 +164,8 @@ class RobustnessFactory:
             net = model() if _is_builder(model) else model
             dataset = data() if _is_builder(data) else data
             run_name = self._name(name, net, dataset, key)
-            folder = self.state.report / run_name if self.state.report else None
+            given = kwargs.pop("out_dir", None)  # an explicit folder wins over --robustness-report
+            folder = Path(given) if given is not None else self.state.report / run_name if self.state.report else None
             results = evaluate(net, dataset, attacks=list(attacks), eps=list(eps), out_dir=folder, **kwargs)
             run = Run(run_name, key, results, folder)  # with a folder, evaluate also wrote the HTML report
             self._gate(run)
