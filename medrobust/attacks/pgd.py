@@ -25,6 +25,7 @@ from medrobust.attacks.norms import (
     per_sample,
     random_start,
 )
+from medrobust.attacks.restarts import best_of_restarts
 
 
 class PGD(Attack):
@@ -95,19 +96,9 @@ class PGD(Attack):
         gen = make_generator(x.device, self.seed if seed is None else seed)
         fn = objective(model, self.loss, self.targeted)
         with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            best_x, best_logits, found, best_loss = self._once(model, x, y, e, gen, fn, start)
-            for _ in range(self.restarts - 1):
-                todo = (~found).nonzero().squeeze(1)  # one sync per restart, outside the loop
-                if todo.numel() == 0:
-                    break
-                rx, rl, rf, rloss = self._once(model, x[todo], y[todo], e[todo], gen, fn)
-                take = rf | (rloss > best_loss[todo])
-                sel = todo[take]
-                best_x[sel] = rx[take]
-                best_logits[sel] = rl[take]
-                best_loss[sel] = rloss[take]
-                found[todo] = rf
-        return AttackOutput(best_x, best_logits, found)
+            return best_of_restarts(
+                lambda xs, ys, es, ss: self._once(model, xs, ys, es, gen, fn, ss), x, y, e, self.restarts, start
+            )
 
     def _once(
         self,
