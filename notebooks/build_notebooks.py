@@ -131,14 +131,15 @@ dict(test.info.extra)""",
     """import torch
 
 from medrobust import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
 
 torch.manual_seed(0)
-net = SmallCNN(in_channels=1, num_outputs=2)
-train_classifier(net, train, make_head("binary", 2), epochs=15, seed=0)
-model = ModelAdapter(net, "binary", num_outputs=2, bounds=test.info.bounds, input_shape=(1, 28, 28), name="breast-cnn")""",
+model = ModelAdapter(
+    SmallCNN(in_channels=1, num_outputs=2), "binary", num_outputs=2, bounds=test.info.bounds,
+    mean=0.33, std=0.2, input_shape=(1, 28, 28), name="breast-cnn",  # normalisation lives in the adapter
+)
+train_classifier(model, train, model.head, epochs=10, seed=0)""",
     "md",
     """## The sweep
 

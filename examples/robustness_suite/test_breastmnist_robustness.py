@@ -27,20 +27,24 @@ def _root() -> Path:
 
 
 def _model(root: Path) -> Any:
+    import torch
+
     from medrobust.datasets.registry import build_dataset
     from medrobust.models.adapter import ModelAdapter
-    from medrobust.models.heads import make_head
     from medrobust.models.registry import build_model
     from medrobust.models.small_cnn import SmallCNN
     from medrobust.models.training import train_classifier
 
     weights = os.environ.get("BREAST_MODEL_WEIGHTS")
     if weights:
-        return build_model("smallcnn", weights=weights, num_classes=2, head="binary", input_shape=(1, 28, 28), name="breast-cnn")
+        return build_model(
+            "smallcnn", weights=weights, num_classes=2, head="binary", mean=[0.33], std=[0.2], input_shape=(1, 28, 28), name="breast-cnn"
+        )
     train = build_dataset("medmnist", subset="breastmnist", root=root, split="train")
-    net = SmallCNN(1, 2)
-    train_classifier(net, train, make_head("binary", 2), epochs=15, seed=0)
-    return ModelAdapter(net, "binary", num_outputs=2, input_shape=(1, 28, 28), name="breast-cnn")
+    torch.manual_seed(0)
+    model = ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, mean=0.33, std=0.2, input_shape=(1, 28, 28), name="breast-cnn")
+    train_classifier(model, train, model.head, epochs=10, seed=0)  # through the adapter: normalisation included
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -68,4 +72,4 @@ def test_breast_model_is_useful_before_attack(breast: Results) -> None:
 
 def test_breast_pgd_at_one_grey_level(breast: Results) -> None:
     """One grey level of PGD keeps most of the accuracy."""
-    assert_robust(breast, attack="pgd", eps="1/255", min_accuracy=0.6, max_drop=0.25)
+    assert_robust(breast, attack="pgd", eps="1/255", min_accuracy=0.65, max_drop=0.2)

@@ -15,6 +15,7 @@ import torch
 
 from medrobust.datasets.registry import build_dataset
 from medrobust.datasets.synthetic import synthetic
+from medrobust.models.adapter import ModelAdapter
 from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
@@ -36,10 +37,11 @@ def main() -> None:
     log.info("wrote %s", args.out / "lesion-cnn.pt")
     root = Path(os.environ.get("MEDROBUST_DATA", "data")) / "medmnist"
     if (root / "breastmnist.npz").is_file():
-        net = SmallCNN(1, 2)
+        torch.manual_seed(0)
         train = build_dataset("medmnist", subset="breastmnist", root=root, split="train")
-        train_classifier(net, train, make_head("binary", 2), epochs=15, seed=0)
-        torch.save(net.state_dict(), args.out / "breast-cnn.pt")
+        model = ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, mean=0.33, std=0.2, input_shape=(1, 28, 28))
+        train_classifier(model, train, model.head, epochs=10, seed=0)  # the suite declares the same mean/std
+        torch.save(model.model.state_dict(), args.out / "breast-cnn.pt")
         log.info("wrote %s", args.out / "breast-cnn.pt")
     else:
         log.info("no %s: the suite's BreastMNIST cell will be skipped", root / "breastmnist.npz")
