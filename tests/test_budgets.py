@@ -9,12 +9,13 @@ from medrobust.harness.budgets import as_255, parse_budget, parse_budgets
 def test_fraction_and_number_forms() -> None:
     assert parse_budget("2/255").value == pytest.approx(2 / 255)
     assert parse_budget("2/255").label == "2/255"
+    assert parse_budget("0.5/255").value == pytest.approx(0.5 / 255)
     assert parse_budget(0.5).value == 0.5
     assert parse_budget(2 / 255).label == "2/255"
     assert parse_budget(0).label == "0"
 
 
-@pytest.mark.parametrize("bad", ["abc", "1/0", -0.1, float("nan"), True, None])
+@pytest.mark.parametrize("bad", ["abc", "1/0", "1/2/3", -0.1, float("nan"), True, None])
 def test_bad_budgets_are_rejected(bad: object) -> None:
     with pytest.raises(ConfigError):
         parse_budget(bad)  # type: ignore[arg-type]

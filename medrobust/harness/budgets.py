@@ -32,7 +32,11 @@ def parse_budget(raw: float | int | str) -> Budget:
     elif isinstance(raw, str):
         text = raw.strip()
         try:
-            value = float(Fraction(text)) if "/" in text else float(text)
+            if "/" in text:
+                num, den = text.split("/")
+                value = float(Fraction(num.strip()) / Fraction(den.strip()))
+            else:
+                value = float(text)
         except (ValueError, ZeroDivisionError):
             raise ConfigError(f"budget {raw!r} is not a number or a fraction like '2/255'") from None
         label = text

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: no ipywidgets warning in notebooks
 
 from medrobust.attacks.base import Attack
 from medrobust.attacks.registry import build_attack
