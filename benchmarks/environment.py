@@ -31,6 +31,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_details() -> dict[str, Any]:
+    """Family, model and the vector extensions that decide fp32/bf16 speed (from ``/proc/cpuinfo``)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("cpu family", "model", "flags") and key not in fields:
+                fields[key] = value.strip()
+    except OSError:
+        return {}
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    flags = set(fields.get("flags", "").split())
+    return {"family": fields.get("cpu family"), "model": fields.get("model"), "flags": [f for f in wanted if f in flags]}
+
+
 def load_average() -> list[float]:
     """1, 5 and 15 minute load averages (empty where the OS has none)."""
     try:
@@ -43,6 +59,7 @@ def machine(device: torch.device) -> dict[str, Any]:
     """CPU model, cores, torch threads, platform and, on CUDA, the GPU."""
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_details": cpu_details(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -59,8 +59,8 @@ VARIANTS: dict[str, Variant] = {
         Variant(),
         Variant("medrobust:no-early-stop", early_stop=False),
         Variant("medrobust:independent", schedule="independent"),
-        Variant("medrobust:independent,no-early-stop", schedule="independent", early_stop=False),
-        Variant("medrobust:independent,no-early-stop,unfrozen", schedule="independent", early_stop=False, freeze=False),
+        Variant("medrobust:independent+no-early-stop", schedule="independent", early_stop=False),
+        Variant("medrobust:independent+no-early-stop+unfrozen", schedule="independent", early_stop=False, freeze=False),
         Variant("medrobust:parallel", schedule="parallel"),
         Variant("medrobust:bf16", precision="bf16"),
         Variant("medrobust:channels-last", channels_last=True),
@@ -99,6 +99,11 @@ def prepare(variant: Variant, model: ModelAdapter) -> ModelAdapter:
     """
     if not variant.compile:
         return model
+    # The trust probes take two gradients from one graph (retain_graph=True), which a compiled
+    # backward with donated buffers refuses; see the README's benchmarks section.
+    import torch._functorch.config as functorch_config
+
+    functorch_config.donated_buffer = False
     compiled = torch.compile(model.model, dynamic=True)
     return ModelAdapter(
         compiled,  # type: ignore[arg-type]

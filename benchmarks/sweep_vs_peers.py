@@ -49,8 +49,8 @@ CPU_ABLATIONS = (
     "torchattacks:channels-last",
     "medrobust:no-early-stop",
     "medrobust:independent",
-    "medrobust:independent,no-early-stop",
-    "medrobust:independent,no-early-stop,unfrozen",
+    "medrobust:independent+no-early-stop",
+    "medrobust:independent+no-early-stop+unfrozen",
     "medrobust:parallel",
 )
 GPU_ABLATIONS = (*CPU_ABLATIONS, "medrobust:bf16", "medrobust:compile")
@@ -317,7 +317,11 @@ def _report(
         }
         for kind in attacks
     }
-    checks = {"not_weaker": _not_weaker(results, peers, attacks), "speed_target": _speed_target(ratios, peers, device, model_name)}
+    detail = {kind: _ratio_detail(results[kind]) for kind in attacks}
+    checks = {
+        "not_weaker": _not_weaker(results, peers, attacks),
+        "speed_target": _speed_target(ratios, detail, peers, device, model_name),
+    }
     variants = [t for t in records if t.startswith("medrobust:")]
     report_variants: dict[str, Any] = {}
     if variants and "medrobust" in records:
@@ -358,6 +362,7 @@ def _report(
         "cost": {**cost, **lower},
         "results": results,
         "ratios_peer_over_medrobust": ratios,
+        "ratios_detail": detail,
         "checks": checks,
         "ablation_accuracy_vs_medrobust": report_variants,
     }
@@ -378,8 +383,33 @@ def _not_weaker(results: dict[str, Any], peers: Sequence[str], attacks: Sequence
     return out
 
 
-def _speed_target(ratios: dict[str, dict[str, float]], peers: Sequence[str], device: torch.device, model_name: str) -> dict[str, Any]:
-    """The issue's target for this machine and model, against the fastest peer's PGD sweep."""
+def _ratio_detail(by_tool: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each tool's time over medrobust's: of the medians, of the minima, and the median of the
+    per-repeat ratios (each repeat's two runs are close in time, so slow drifts in the load cancel)."""
+    if "medrobust" not in by_tool:
+        return {}
+    ours_runs = by_tool["medrobust"]["total_seconds"]
+    out = {}
+    for tool, r in by_tool.items():
+        if tool == "medrobust":
+            continue
+        paired = [t / o for t, o in zip(r["total_seconds"], ours_runs, strict=False) if o > 0]
+        out[tool] = {
+            "of_medians": round(r["total_seconds_median"] / by_tool["medrobust"]["total_seconds_median"], 3),
+            "of_minima": round(r["total_seconds_min"] / by_tool["medrobust"]["total_seconds_min"], 3),
+            "paired_median": round(statistics.median(paired), 3) if paired else float("nan"),
+        }
+    return out
+
+
+def _speed_target(
+    ratios: dict[str, dict[str, float]],
+    detail: dict[str, dict[str, dict[str, float]]],
+    peers: Sequence[str],
+    device: torch.device,
+    model_name: str,
+) -> dict[str, Any]:
+    """The issue's target for this machine and model, against the fastest peer's PGD sweep (median times)."""
     target = TARGETS.get((device.type, model_name))
     pgd = {p: r for p, r in ratios.get("pgd", {}).items() if p in peers}
     if not pgd:
@@ -389,7 +419,9 @@ def _speed_target(ratios: dict[str, dict[str, float]], peers: Sequence[str], dev
         "target": target,
         "fastest_peer": fastest,
         "speedup_over_fastest_peer": pgd[fastest],
+        "speedup_detail": detail.get("pgd", {}).get(fastest, {}),
         "passed": None if target is None else pgd[fastest] >= target,
+        **({"missed_by": round(target - pgd[fastest], 3)} if target is not None and pgd[fastest] < target else {}),
     }
 
 
