@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 import torch
 
-from medrobust import ConfigError, evaluate
+from medrobust import ConfigError, Results, evaluate
 from medrobust.attacks.fgsm import FGSM
 from medrobust.attacks.pgd import PGD
+from medrobust.datasets.base import ArrayDataset, MedicalDataset
 from medrobust.harness.sweep import SweepOptions
 from medrobust.models.adapter import ModelAdapter
 
 EPS = (0, "1/255", "2/255", "4/255", "8/255")
 
 
-def _curve(res, attack: str) -> list[float]:  # type: ignore[no-untyped-def]
+def _curve(res: Results, attack: str) -> list[float]:
     return [b["robust_accuracy"] for b in res.curve(attack)]
 
 
 @pytest.fixture(scope="module")
-def small_data(binary_test_data):  # type: ignore[no-untyped-def]
+def small_data(binary_test_data: ArrayDataset) -> MedicalDataset:
     return binary_test_data.subset(64, seed=0)
 
 
-def test_parallel_schedule_is_monotone_within_budget_and_matches_fgsm(binary_model: ModelAdapter, small_data) -> None:  # type: ignore[no-untyped-def]
+def test_parallel_schedule_is_monotone_within_budget_and_matches_fgsm(binary_model: ModelAdapter, small_data: MedicalDataset) -> None:
     attacks = [FGSM(), PGD(steps=3)]
     base = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False)
     par = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False, schedule="parallel")
@@ -41,7 +43,7 @@ def test_parallel_schedule_is_monotone_within_budget_and_matches_fgsm(binary_mod
     assert "schedule" not in base.manifest["config"]  # defaults leave the run key unchanged
 
 
-def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, small_data) -> None:  # type: ignore[no-untyped-def]
+def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, small_data: MedicalDataset) -> None:
     attacks = [FGSM(), PGD(steps=2)]
     base = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False)
     model = copy.deepcopy(binary_model)
@@ -61,7 +63,7 @@ def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, smal
     assert bf.clean_accuracy == pytest.approx(base32.clean_accuracy, abs=0.05)
 
 
-def test_manifest_times_every_budget(binary_model: ModelAdapter, small_data) -> None:  # type: ignore[no-untyped-def]
+def test_manifest_times_every_budget(binary_model: ModelAdapter, small_data: MedicalDataset) -> None:
     res = evaluate(binary_model, small_data, [FGSM()], EPS, bootstrap=0, verify=False, batch_size=32)
     per_budget = res.manifest["seconds_per_budget"]
     assert set(per_budget) == {f"fgsm-linf@{b}" for b in ("0", "1/255", "2/255", "4/255", "8/255")}
@@ -71,6 +73,6 @@ def test_manifest_times_every_budget(binary_model: ModelAdapter, small_data) -> 
 
 
 @pytest.mark.parametrize("bad", [{"schedule": "sideways"}, {"precision": "fp8"}])
-def test_bad_options_are_config_errors(bad: dict[str, str]) -> None:
+def test_bad_options_are_config_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         SweepOptions(**bad)
