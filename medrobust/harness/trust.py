@@ -257,16 +257,20 @@ def probe_determinism(model: ModelAdapter, x: Tensor) -> dict[str, Any]:
 def probe_gradients(model: ModelAdapter, x: Tensor, y: Tensor) -> dict[str, Any]:
     """Share of samples whose input gradient of the head's loss (and of its margin) vanishes.
 
-    One forward and two backward passes on ``x``, outside any attack loop.
+    Two forward and two backward passes on ``x``, outside any attack loop (one graph per
+    gradient, so compiled models, which free their buffers after one backward, work too).
     """
     head = model.head
     x = x.detach().to(model.device).float()
     y = y.to(model.device)
-    with model.evaluating(freeze=True), torch.enable_grad():
+
+    def grad_of(objective: Callable[[Tensor], Tensor]) -> Tensor:
         xg = x.clone().requires_grad_(True)
-        logits = model(xg)
-        g_loss = torch.autograd.grad(head.loss(logits, y).sum(), xg, retain_graph=True)[0]
-        g_margin = torch.autograd.grad(head.margin(logits.float(), y).sum(), xg)[0]
+        return torch.autograd.grad(objective(model(xg)).sum(), xg)[0]
+
+    with model.evaluating(freeze=True), torch.enable_grad():
+        g_loss = grad_of(lambda logits: head.loss(logits, y))
+        g_margin = grad_of(lambda logits: head.margin(logits.float(), y))
     loss_max = g_loss.detach().abs().reshape(len(x), -1).amax(dim=1)
     margin_max = g_margin.detach().abs().reshape(len(x), -1).amax(dim=1)
     n = max(len(x), 1)
