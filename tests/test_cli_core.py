@@ -48,3 +48,14 @@ def test_run_flags_only(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert (out / "rows.csv").read_text().count("\n") == 1 + 32 * 2
+
+
+def test_run_speed_flags_reach_the_sweep(tmp_path: Path) -> None:
+    out = tmp_path / "speed"
+    args = ["run", "--model", "smallcnn", "--num-classes", "2", "--data", "synthetic", "-D", "n=16",
+            "--attack", "pgd:steps=2", "--eps", "0,2/255,4/255", "--schedule", "parallel", "--precision", "bf16",
+            "--channels-last", "--out", str(out), "--bootstrap", "0", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert (config["schedule"], config["precision"], config["channels_last"]) == ("parallel", "bf16", True)

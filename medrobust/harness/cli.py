@@ -123,6 +123,9 @@ def _floats(text: str | None) -> list[float] | None:
 @click.option("--suite", help="Attack suite to add: strong, or strong:steps=50,queries=500,norm=l2.")
 @click.option("--strict", is_flag=True, default=None, help="Exit with code 3 when any trust check warns.")
 @click.option("--known-robust", is_flag=True, default=None, help="The model is trained to be robust: no chance-level check.")
+@click.option("--schedule", type=click.Choice(["ascending", "parallel"]), help="Budgets one after another, or all remaining in one batch (GPU).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast for the model's passes (check against fp32).")
+@click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format during each batch.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) -> None:
@@ -139,7 +142,7 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
         "head": "model.head", "num_classes": "model.num_classes", "in_channels": "model.in_channels",
         "threshold": "model.threshold", "channels": "model.channels", "data_kind": "data.kind",
         "n": "n", "batch_size": "batch_size", "seed": "seed", "out": "out", "device": "device",
-        "bootstrap": "bootstrap",
+        "bootstrap": "bootstrap", "schedule": "schedule", "precision": "precision",
     }
     for flag, key in simple.items():
         if flags.get(flag) is not None:
@@ -163,7 +166,7 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
         overrides["resume"] = False
     if flags.get("suite"):
         overrides["suite"] = _attack_spec(flags["suite"])
-    for flag in ("strict", "known_robust"):
+    for flag in ("strict", "known_robust", "channels_last"):
         if flags.get(flag):
             overrides[flag] = True
     cfg = load_config(config_path, overrides)

@@ -63,6 +63,9 @@ class RunConfig(BaseModel):
     suite: str | dict[str, Any] | None = None
     strict: bool = False
     known_robust: bool = False
+    schedule: Literal["ascending", "parallel"] = "ascending"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
 
     @field_validator("suite")
     @classmethod

@@ -57,7 +57,10 @@ def run_config(cfg: RunConfig, progress: bool = True) -> Results:
         seed=cfg.seed,
         bootstrap=cfg.bootstrap,
         progress=progress,
-        config={"run_config": cfg.model_dump(mode="json", exclude={"strict", "known_robust"})},
+        config={"run_config": cfg.model_dump(mode="json", exclude={"strict", "known_robust", "schedule", "precision", "channels_last"})},
         suite=cfg.suite,
         known_robust=cfg.known_robust,
+        schedule=cfg.schedule,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
     )
