@@ -16,21 +16,16 @@ import torch
 from torch import Tensor
 
 from medrobust.attacks.base import (
-    Attack,
     AttackableModel,
-    AttackOutput,
     LossFn,
-    make_generator,
-    objective,
 )
+from medrobust.attacks.iterative import IterativeAttack
 from medrobust.attacks.norms import (
     ascent_direction,
     check_norm,
     clip_to_ball,
-    per_sample,
     random_start,
 )
-from medrobust.attacks.restarts import best_of_restarts
 from medrobust.errors import ConfigError
 from medrobust.models.heads import Head, HeadKind
 
@@ -68,7 +63,7 @@ def checkpoints(steps: int) -> list[int]:
     return sorted({m for m in marks if 0 < m <= steps})
 
 
-class APGD(Attack):
+class APGD(IterativeAttack):
     """Auto-PGD within an L-inf or L2 ball (Croce & Hein, ICML 2020).
 
     Args:
@@ -86,7 +81,6 @@ class APGD(Attack):
     """
 
     name = "apgd"
-    accepts_start = True
 
     def __init__(
         self,
@@ -135,27 +129,6 @@ class APGD(Attack):
                 f"(this {head.kind.value} head has {head.num_logits} logit(s)); use loss=margin"
             )
         return dlr_loss
-
-    def run(
-        self,
-        model: AttackableModel,
-        x: Tensor,
-        y: Tensor,
-        eps: float | Tensor,
-        *,
-        seed: int | None = None,
-        start: Tensor | None = None,
-    ) -> AttackOutput:
-        """Attack ``x``; with ``start`` (a point per sample), the first run begins there."""
-        x = x.detach().to(model.device)
-        y = y.to(model.device)
-        e = per_sample(eps, x)
-        gen = make_generator(x.device, self.seed if seed is None else seed)
-        fn = objective(model, self.loss_fn(model.head), self.targeted)
-        with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            return best_of_restarts(
-                lambda xs, ys, es, ss: self._once(model, xs, ys, es, gen, fn, ss), x, y, e, self.restarts, start
-            )
 
     def _once(
         self,

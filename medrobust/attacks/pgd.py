@@ -11,24 +11,20 @@ import torch
 from torch import Tensor
 
 from medrobust.attacks.base import (
-    Attack,
     AttackableModel,
-    AttackOutput,
     LossFn,
-    make_generator,
-    objective,
 )
+from medrobust.attacks.iterative import IterativeAttack
 from medrobust.attacks.norms import (
     ascent_direction,
     check_norm,
     clip_to_ball,
-    per_sample,
     random_start,
 )
-from medrobust.attacks.restarts import best_of_restarts
+from medrobust.models.heads import Head
 
 
-class PGD(Attack):
+class PGD(IterativeAttack):
     """Projected gradient descent (Madry et al. 2018) within an L-inf or L2 ball.
 
     Args:
@@ -47,7 +43,6 @@ class PGD(Attack):
     """
 
     name = "pgd"
-    accepts_start = True
 
     def __init__(
         self,
@@ -79,26 +74,9 @@ class PGD(Attack):
         self.seed = seed
         self.compact_every = compact_every
 
-    def run(
-        self,
-        model: AttackableModel,
-        x: Tensor,
-        y: Tensor,
-        eps: float | Tensor,
-        *,
-        seed: int | None = None,
-        start: Tensor | None = None,
-    ) -> AttackOutput:
-        """Attack ``x``; with ``start``, the first run begins there instead of a random point."""
-        x = x.detach().to(model.device)
-        y = y.to(model.device)
-        e = per_sample(eps, x)
-        gen = make_generator(x.device, self.seed if seed is None else seed)
-        fn = objective(model, self.loss, self.targeted)
-        with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            return best_of_restarts(
-                lambda xs, ys, es, ss: self._once(model, xs, ys, es, gen, fn, ss), x, y, e, self.restarts, start
-            )
+    def loss_fn(self, head: Head) -> LossFn | None:
+        """The user's loss, else the head's (``None``)."""
+        return self.loss
 
     def _once(
         self,
