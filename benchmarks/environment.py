@@ -15,8 +15,15 @@ from typing import Any
 import torch
 
 LIBRARIES = (
-    "medrobust", "torch", "torchvision", "numpy", "monai",
-    "adversarial-robustness-toolbox", "torchattacks", "foolbox", "eagerpy",
+    "medrobust",
+    "torch",
+    "torchvision",
+    "numpy",
+    "monai",
+    "adversarial-robustness-toolbox",
+    "torchattacks",
+    "foolbox",
+    "eagerpy",
 )
 
 
@@ -44,7 +51,11 @@ def cpu_details() -> dict[str, Any]:
         return {}
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
     flags = set(fields.get("flags", "").split())
-    return {"family": fields.get("cpu family"), "model": fields.get("model"), "flags": [f for f in wanted if f in flags]}
+    return {
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "flags": [f for f in wanted if f in flags],
+    }
 
 
 def load_average() -> list[float]:
@@ -136,8 +147,16 @@ def rss_mib() -> float:
 def _git_commit() -> str:
     repo = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "medrobust", "benchmarks"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "medrobust", "benchmarks"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

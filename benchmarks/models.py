@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmarks.data import Split
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.checkpoints import load_weights
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,30 @@ ZOO: dict[str, ModelSpec] = {
         "smallcnn", "pneumoniamnist", 28, 28, 2, lambda: SmallCNN(1, 2, 2), train_steps=400, lr=2e-3, skip_checksum=True
     ),
     "resnet18": ModelSpec(
-        "resnet18", "pneumoniamnist", 28, 224, 2, _torchvision("resnet18"), train_steps=300,
-        channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD, skip_checksum=True,
+        "resnet18",
+        "pneumoniamnist",
+        28,
+        224,
+        2,
+        _torchvision("resnet18"),
+        train_steps=300,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        skip_checksum=True,
     ),
     "densenet121": ModelSpec(
-        "densenet121", "pneumoniamnist", 28, 224, 2, _torchvision("densenet121"), train_steps=300,
-        channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD, skip_checksum=True,
+        "densenet121",
+        "pneumoniamnist",
+        28,
+        224,
+        2,
+        _torchvision("densenet121"),
+        train_steps=300,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        skip_checksum=True,
     ),
     "monai3d": ModelSpec("monai3d", "adrenalmnist3d", 64, 64, 3, _monai_resnet10, train_steps=150, train_batch=16),
 }
@@ -167,7 +185,9 @@ def _train(net: nn.Module, spec: ModelSpec, train: Split, device: torch.device, 
     per_class = spec.train_batch // 2
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=spec.lr)
-    prep = ModelAdapter(net, head, bounds=(0.0, 1.0), channels=spec.channels, mean=spec.mean, std=spec.std, device=device)
+    prep = ModelAdapter(
+        net, head, bounds=(0.0, 1.0), channels=spec.channels, mean=spec.mean, std=spec.std, device=device
+    )
     net.train()
     for step in range(steps):
         idx = torch.cat([c[torch.randint(len(c), (per_class,), generator=gen)] for c in classes])

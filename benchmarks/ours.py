@@ -21,12 +21,12 @@ from torch import Tensor
 
 import medrobust
 from medrobust.attacks.base import Attack
+from medrobust.attacks.budgets import parse_budgets
 from medrobust.attacks.fgsm import FGSM
 from medrobust.attacks.pgd import PGD
 from medrobust.datasets.base import ArrayDataset, DataInfo
-from medrobust.harness.budgets import parse_budgets
+from medrobust.heads import Head, HeadKind
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import Head, HeadKind
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,15 @@ def run(
     _sync(model.device)
     t0 = time.perf_counter()
     res = medrobust.evaluate(
-        model, data, attacks=[attack], eps=list(budgets), batch_size=batch_size,
-        bootstrap=0, verify=False, seed=seed, **variant.options(),
+        model,
+        data,
+        attacks=[attack],
+        eps=list(budgets),
+        batch_size=batch_size,
+        bootstrap=0,
+        verify=False,
+        seed=seed,
+        **variant.options(),
     )
     _sync(model.device)
     total = time.perf_counter() - t0
@@ -149,7 +156,13 @@ def run(
 
 
 def _independent(
-    variant: Variant, model: ModelAdapter, data: ArrayDataset, attack: Attack, budgets: Sequence[str], batch_size: int, seed: int
+    variant: Variant,
+    model: ModelAdapter,
+    data: ArrayDataset,
+    attack: Attack,
+    budgets: Sequence[str],
+    batch_size: int,
+    seed: int,
 ) -> SweepTiming:
     """medrobust's kernel used the peers' way: every sample, every budget, no sweep."""
     target: Any = model if variant.freeze else _Unfrozen(model)

@@ -64,7 +64,9 @@ class TorchattacksPeer(Peer):
         torchattacks = self.lib
         atk: Any
         if attack == "pgd":
-            atk = torchattacks.PGD(self.model, eps=eps, alpha=self.rel_stepsize * eps, steps=self.steps, random_start=True)
+            atk = torchattacks.PGD(
+                self.model, eps=eps, alpha=self.rel_stepsize * eps, steps=self.steps, random_start=True
+            )
         else:
             atk = torchattacks.FGSM(self.model, eps=eps)
         return self._predict_correct(atk(x, y), y)

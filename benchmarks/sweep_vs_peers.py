@@ -35,9 +35,9 @@ from benchmarks import environment, ours
 from benchmarks.data import Split, load_split
 from benchmarks.models import ZOO, load_or_train
 from benchmarks.peers import ATTACKS, PEERS, Peer, installed
-from medrobust.harness.atomic import write_json
-from medrobust.harness.budgets import parse_budgets
+from medrobust.attacks.budgets import parse_budgets
 from medrobust.models.adapter import ModelAdapter
+from medrobust.results.atomic import write_json
 
 log = logging.getLogger("benchmarks")
 
@@ -60,13 +60,23 @@ Runner = Callable[[str], ours.SweepTiming]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", choices=sorted(ZOO), default="smallcnn")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--tools", default="medrobust,torchattacks,foolbox,art", help="comma-separated; missing peers are skipped")
-    p.add_argument("--ablations", action="store_true", help="also run medrobust with one speed feature switched off (or a GPU option on)")
-    p.add_argument("--variants", default="", help="comma-separated extra medrobust variants: " + ", ".join(ours.VARIANTS))
+    p.add_argument(
+        "--tools", default="medrobust,torchattacks,foolbox,art", help="comma-separated; missing peers are skipped"
+    )
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also run medrobust with one speed feature switched off (or a GPU option on)",
+    )
+    p.add_argument(
+        "--variants", default="", help="comma-separated extra medrobust variants: " + ", ".join(ours.VARIANTS)
+    )
     p.add_argument("--attacks", default="pgd,fgsm")
     p.add_argument("--n", type=int, help="test images (default: the whole test split)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -75,7 +85,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--train-steps", type=int, help="override the model's training steps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="smoke run: 24 images, batches of 12, 2 steps, 1 repeat, briefly trained model")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 24 images, batches of 12, 2 steps, 1 repeat, briefly trained model",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -93,12 +107,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     load_before = environment.load_average()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     spec = ZOO[args.model]
     train = load_split(spec.subset, "train", file_size=spec.file_size, skip_checksum=spec.skip_checksum, raw=True)
-    test = load_split(spec.subset, "test", file_size=spec.file_size, size=spec.size, n=args.n, skip_checksum=spec.skip_checksum)
+    test = load_split(
+        spec.subset, "test", file_size=spec.file_size, size=spec.size, n=args.n, skip_checksum=spec.skip_checksum
+    )
     model, training = load_or_train(spec, train, device, args.train_steps, args.seed)
     x, y = test.images.to(device), test.labels.to(device)
     clean_acc = _clean_accuracy(model, x, y, args.batch_size)
@@ -131,10 +151,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 memory[name][kind] = {
                     "peak_rss_mib": round(mem.peak_mib, 1),
                     "rss_increase_mib": round(mem.peak_mib - mem.start_mib, 1),
-                    **({"cuda_peak_allocated_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} if device.type == "cuda" else {}),
+                    **(
+                        {"cuda_peak_allocated_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+                        if device.type == "cuda"
+                        else {}
+                    ),
                 }
-                log.info("repeat %d %-44s %-4s %7.2f s  %s", r + 1, name, kind, timing.total,
-                         " ".join(f"{b}:{a:.3f}" for b, a in timing.accuracy.items()))
+                log.info(
+                    "repeat %d %-44s %-4s %7.2f s  %s",
+                    r + 1,
+                    name,
+                    kind,
+                    timing.total,
+                    " ".join(f"{b}:{a:.3f}" for b, a in timing.accuracy.items()),
+                )
     counter.close()
     cost = _median_cost(costs)
     report = _report(args, device, spec.name, test, clean_acc, training, cost, records, passes, memory, attacks)
@@ -149,7 +179,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def _tools(
-    args: argparse.Namespace, device: torch.device, model: ModelAdapter, x: Tensor, y: Tensor, data_name: str, rel_stepsize: float
+    args: argparse.Namespace,
+    device: torch.device,
+    model: ModelAdapter,
+    x: Tensor,
+    y: Tensor,
+    data_name: str,
+    rel_stepsize: float,
 ) -> tuple[dict[str, Runner], list[ModelAdapter]]:
     """The tools to time, each a function ``kind -> SweepTiming``, and every model they attack."""
     tools: dict[str, Runner] = {}
@@ -167,7 +203,9 @@ def _tools(
     for name in [n for n in wanted if n != "medrobust"] + [v for v in variants if not v.startswith("medrobust")]:
         base, _, option = name.partition(":")
         if base not in PEERS or option not in ("", "channels-last"):
-            raise SystemExit(f"unknown tool {name!r}; choose from medrobust, {', '.join(PEERS)} (optionally :channels-last)")
+            raise SystemExit(
+                f"unknown tool {name!r}; choose from medrobust, {', '.join(PEERS)} (optionally :channels-last)"
+            )
         if not installed(base):
             log.warning("%s is not installed: skipped (pip install -e '.[bench]')", base)
             continue
@@ -201,7 +239,10 @@ def _peer_runner(peer: Peer, x: Tensor, y: Tensor, batch_size: int) -> Runner:
         for b in parse_budgets(BUDGETS):
             _sync(x.device)
             t0 = time.perf_counter()
-            correct = [peer.robust(kind, x[i : i + batch_size], y[i : i + batch_size], b.value) for i in range(0, len(y), batch_size)]
+            correct = [
+                peer.robust(kind, x[i : i + batch_size], y[i : i + batch_size], b.value)
+                for i in range(0, len(y), batch_size)
+            ]
             _sync(x.device)
             seconds[b.label] = time.perf_counter() - t0
             accuracy[b.label] = float(torch.cat(correct).float().mean())
@@ -311,7 +352,9 @@ def _report(
     peers = [t for t in records if t in PEERS]
     ratios = {
         kind: {
-            tool: round(results[kind][tool]["total_seconds_median"] / results[kind]["medrobust"]["total_seconds_median"], 3)
+            tool: round(
+                results[kind][tool]["total_seconds_median"] / results[kind]["medrobust"]["total_seconds_median"], 3
+            )
             for tool in results[kind]
             if tool != "medrobust" and "medrobust" in results[kind]
         }
@@ -330,7 +373,11 @@ def _report(
         report_variants = {v: a for v, a in agree.items() if v not in SAME_ALGORITHM}
     lower = {
         "peer_pgd_sweep_seconds_lower_bound": round(
-            n * len(BUDGETS) * (args.steps * cost["forward_backward_ms_per_image"] + cost["forward_ms_per_image"]) / 1000, 3
+            n
+            * len(BUDGETS)
+            * (args.steps * cost["forward_backward_ms_per_image"] + cost["forward_ms_per_image"])
+            / 1000,
+            3,
         ),
         "peer_fgsm_sweep_seconds_lower_bound": round(
             n * len(BUDGETS) * (cost["forward_backward_ms_per_image"] + cost["forward_ms_per_image"]) / 1000, 3
@@ -339,7 +386,9 @@ def _report(
     return {
         "benchmark": "sweep_vs_peers",
         "schema": 1,
-        "command": "python benchmarks/sweep_vs_peers.py " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("sweep_vs_peers.py") else None,
+        "command": "python benchmarks/sweep_vs_peers.py " + " ".join(sys.argv[1:])
+        if sys.argv[0].endswith("sweep_vs_peers.py")
+        else None,
         "machine": environment.machine(device),
         "libraries": environment.libraries(),
         "settings": {
@@ -430,7 +479,11 @@ def _variants_agree(results: dict[str, Any], variants: Sequence[str], attacks: S
     out: dict[str, Any] = {}
     for v in variants:
         diffs = {
-            f"{kind}@{b}": round(results[kind][v]["budgets"][b]["robust_accuracy"] - results[kind]["medrobust"]["budgets"][b]["robust_accuracy"], 4)
+            f"{kind}@{b}": round(
+                results[kind][v]["budgets"][b]["robust_accuracy"]
+                - results[kind]["medrobust"]["budgets"][b]["robust_accuracy"],
+                4,
+            )
             for kind in attacks
             for b in BUDGETS
             if v in results[kind]
@@ -441,20 +494,40 @@ def _variants_agree(results: dict[str, Any], variants: Sequence[str], attacks: S
 
 
 def _clean_accuracy(model: ModelAdapter, x: Tensor, y: Tensor, batch_size: int) -> float:
-    correct = [model.head.correct(model.logits(x[i : i + batch_size]), y[i : i + batch_size]) for i in range(0, len(y), batch_size)]
+    correct = [
+        model.head.correct(model.logits(x[i : i + batch_size]), y[i : i + batch_size])
+        for i in range(0, len(y), batch_size)
+    ]
     return float(torch.cat(correct).float().mean())
 
 
 def _log_summary(report: dict[str, Any]) -> None:
     s = report["settings"]
-    log.info("\n%s, %s, n=%d, batch %d, %d repeats on %s (%s)", s["model"], s["data"], s["n"], s["batch_size"], s["repeats"],
-             report["machine"]["device"], report["machine"]["cpu"])
+    log.info(
+        "\n%s, %s, n=%d, batch %d, %d repeats on %s (%s)",
+        s["model"],
+        s["data"],
+        s["n"],
+        s["batch_size"],
+        s["repeats"],
+        report["machine"]["device"],
+        report["machine"]["cpu"],
+    )
     for kind, by_tool in report["results"].items():
         log.info("%-44s %s %9s %9s %8s", kind, "  ".join(f"{b:>13}" for b in BUDGETS), "median s", "min s", "x ours")
         for tool, r in by_tool.items():
-            cells = "  ".join(f"{r['budgets'][b]['robust_accuracy']:.3f}/{_fmt(r['budgets'][b]['seconds_median'])}" for b in BUDGETS)
+            cells = "  ".join(
+                f"{r['budgets'][b]['robust_accuracy']:.3f}/{_fmt(r['budgets'][b]['seconds_median'])}" for b in BUDGETS
+            )
             ratio = report["ratios_peer_over_medrobust"][kind].get(tool)
-            log.info("%-44s %s %9.2f %9.2f %8s", tool, cells, r["total_seconds_median"], r["total_seconds_min"], f"{ratio:.2f}" if ratio else "")
+            log.info(
+                "%-44s %s %9.2f %9.2f %8s",
+                tool,
+                cells,
+                r["total_seconds_median"],
+                r["total_seconds_min"],
+                f"{ratio:.2f}" if ratio else "",
+            )
     log.info("checks: %s", {k: v.get("passed", v) for k, v in report["checks"].items()})
 
 

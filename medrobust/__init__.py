@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 from medrobust.errors import ConfigError, DataError, MedrobustError, ModelError
 
 if TYPE_CHECKING:
-    from medrobust.harness.evaluate import evaluate
-    from medrobust.harness.results import Results
+    from medrobust.engine.evaluate import evaluate
     from medrobust.models.adapter import ModelAdapter
+    from medrobust.results.results import Results
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "evaluate": "medrobust.harness.evaluate",
-    "Results": "medrobust.harness.results",
+    "evaluate": "medrobust.engine.evaluate",
+    "Results": "medrobust.results.results",
     "ModelAdapter": "medrobust.models.adapter",
 }
 

@@ -14,13 +14,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-DATA_CELL = '''%matplotlib inline
+DATA_CELL = """%matplotlib inline
 import os
 from pathlib import Path
 
 # Real data where MEDROBUST_DATA points to a folder with medmnist/*.npz; synthetic images otherwise.
 DATA = Path(os.environ.get("MEDROBUST_DATA", "data")).expanduser() / "medmnist"
-print("MedMNIST folder:", DATA, "(found)" if DATA.is_dir() else "(not found: synthetic fallback)")'''
+print("MedMNIST folder:", DATA, "(found)" if DATA.is_dir() else "(not found: synthetic fallback)")"""
 
 QUICKSTART = [
     "md",
@@ -37,7 +37,7 @@ import logging
 
 import medrobust
 from medrobust.datasets.synthetic import synthetic
-from medrobust.harness.demo import demo_model
+from medrobust.models.demo import demo_model
 
 logging.basicConfig(level=logging.WARNING)""",
     "md",
@@ -81,7 +81,7 @@ results.to_dataframe()[columns]""",
 Clean images, their adversarial versions at the largest budget, and the (amplified)
 difference. Pixels only: no identifiers ever reach a report.""",
     "code",
-    """from medrobust.harness.reports.gallery import gallery_figure
+    """from medrobust.reports.gallery import gallery_figure
 
 gallery_figure(results.gallery, "pgd-linf", results.clean, results.rows, test.info.label_names, model.bounds)""",
     "md",
@@ -94,7 +94,7 @@ gallery_figure(results.gallery, "pgd-linf", results.clean, results.rows, test.in
 `check_robust` (and `assert_robust`, which raises) verify thresholds at every budget up to
 `eps` and name the first budget that falls short; `@pytest.mark.robustness` uses them.""",
     "code",
-    """from medrobust.harness.assertions import check_robust
+    """from medrobust.gates.assertions import check_robust
 
 print(check_robust(results, attack="pgd", eps="4/255", min_accuracy=0.8).message())""",
     "md",
@@ -217,7 +217,7 @@ import torch
 
 from medrobust import ModelAdapter
 from medrobust.datasets.base import Subset
-from medrobust.models.heads import make_head
+from medrobust.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
 
@@ -251,7 +251,7 @@ print(results.table())""",
     "code",
     "results.plot()",
     "code",
-    """from medrobust.harness.reports.gallery import gallery_figure
+    """from medrobust.reports.gallery import gallery_figure
 
 gallery_figure(results.gallery, "pgd-linf", results.clean, results.rows, test.info.label_names, model.bounds)""",
     "md",
@@ -314,7 +314,7 @@ for split, rows in lines.items():
     (folder / f"{split}.csv").write_text("\\n".join(rows) + "\\n")
 print(folder, len(list(folder.glob("*.dcm"))), "files")""",
     "md",
-    "## Windows\n\nThe same slice under three presets, and in HU (`window=\"raw\"`, bounds -1024..3071).",
+    '## Windows\n\nThe same slice under three presets, and in HU (`window="raw"`, bounds -1024..3071).',
     "code",
     """from matplotlib.figure import Figure
 
@@ -421,7 +421,7 @@ print(medrobust.evaluate(monai_net, test, **SWEEP).table())""",
 A scripted model file loads without pickle. `verify` checks the adapter against the
 original network on a batch: same predictions, same logits.""",
     "code",
-    """from medrobust.harness.demo import demo_model
+    """from medrobust.models.demo import demo_model
 
 native = demo_model().model
 torch.jit.script(native).save(str(work / "lesion.ts"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from medrobust.datasets.synthetic import synthetic
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
 

@@ -12,8 +12,8 @@ from medrobust.attacks.apgd import checkpoints, dlr_loss, second_loss
 from medrobust.attacks.norms import flat_norm
 from medrobust.datasets.base import collate
 from medrobust.errors import ConfigError
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 
 
@@ -143,8 +143,11 @@ def test_dlr_multiclass_attack_succeeds() -> None:
 def test_apgd_at_least_as_strong_as_pgd(binary_model, binary_test_data) -> None:  # type: ignore[no-untyped-def]
     """Agreement: with the same number of steps, APGD is never weaker than PGD at any budget."""
     res = medrobust.evaluate(
-        binary_model, binary_test_data, attacks=[PGD(steps=20), APGD(steps=20)],
-        eps=(0, "1/255", "2/255", "4/255", "8/255"), bootstrap=0,
+        binary_model,
+        binary_test_data,
+        attacks=[PGD(steps=20), APGD(steps=20)],
+        eps=(0, "1/255", "2/255", "4/255", "8/255"),
+        bootstrap=0,
     )
     for b_pgd, b_apgd in zip(res.curve("pgd-linf"), res.curve("apgd-ce-linf"), strict=True):
         assert b_apgd["robust_accuracy"] <= b_pgd["robust_accuracy"], b_apgd["label"]

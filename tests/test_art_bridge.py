@@ -10,13 +10,13 @@ from torch import nn
 import medrobust
 from medrobust.attacks import PGD, art, build_attack
 from medrobust.attacks.norms import flat_norm
+from medrobust.cli.commands import _attack_spec
 from medrobust.datasets.base import collate
 from medrobust.datasets.synthetic import synthetic
 from medrobust.errors import ConfigError, ModelError
-from medrobust.harness.cli import _attack_spec
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.art_estimator import art_predict, to_art, verify_art
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 
 BUDGETS = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
@@ -30,7 +30,9 @@ def test_batch(binary_test_data):  # type: ignore[no-untyped-def]
 
 def _linear(k: int, bounds: tuple[float, float] = (0.0, 1.0)) -> ModelAdapter:
     torch.manual_seed(0)
-    return ModelAdapter(nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, k)), "multiclass", bounds=bounds, input_shape=(1, 28, 28))
+    return ModelAdapter(
+        nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, k)), "multiclass", bounds=bounds, input_shape=(1, 28, 28)
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.3])
@@ -89,7 +91,11 @@ def test_names_parameters_and_kinds() -> None:
     square = build_attack("art:SquareAttack")
     assert pgd.label == "art:ProjectedGradientDescent-l2" and not pgd.black_box
     assert square.label == "art:SquareAttack-linf" and square.black_box
-    assert _attack_spec("art:SquareAttack:max_iter=5,p_init=0.3") == {"name": "art:SquareAttack", "max_iter": 5, "p_init": 0.3}
+    assert _attack_spec("art:SquareAttack:max_iter=5,p_init=0.3") == {
+        "name": "art:SquareAttack",
+        "max_iter": 5,
+        "p_init": 0.3,
+    }
     assert _attack_spec("art:HopSkipJump") == "art:HopSkipJump"
 
 
@@ -120,8 +126,11 @@ def test_seeded_and_numpy_state_restored(binary_model, test_batch) -> None:  # t
 def test_art_square_inside_the_sweep(binary_model) -> None:  # type: ignore[no-untyped-def]
     data = synthetic(12, task="binary", seed=7)
     res = medrobust.evaluate(
-        binary_model, data, attacks=["fgsm", {"name": "art:SquareAttack", "max_iter": 5}],
-        eps=(0, "4/255", "8/255"), bootstrap=0,
+        binary_model,
+        data,
+        attacks=["fgsm", {"name": "art:SquareAttack", "max_iter": 5}],
+        eps=(0, "4/255", "8/255"),
+        bootstrap=0,
     )
     assert "art:SquareAttack-linf" in res.summary["attacks"]
     assert res.summary["trust"]["attacks"]["art:SquareAttack-linf"]["black_box"] is True

@@ -58,7 +58,11 @@ def _inputs(case: dict[str, object]) -> tuple[torch.Tensor, torch.Tensor]:
     x = lo + (hi - lo) * torch.rand(shape, generator=g)  # type: ignore[arg-type,operator]
     kind, k = case["head"]  # type: ignore[misc]
     n = shape[0]  # type: ignore[index]
-    y = torch.randint(0, 2, (n, k), generator=g) if kind == "multilabel" else torch.randint(0, 3 if kind == "multiclass" else 2, (n,), generator=g)
+    y = (
+        torch.randint(0, 2, (n, k), generator=g)
+        if kind == "multilabel"
+        else torch.randint(0, 3 if kind == "multiclass" else 2, (n,), generator=g)
+    )
     return x, y
 
 

@@ -10,10 +10,10 @@ import torch
 from click.testing import CliRunner
 
 import medrobust
+from medrobust.cli.commands import main
 from medrobust.datasets import ArrayDataset, DataInfo, synthetic
 from medrobust.errors import ConfigError, DataError, ModelError
-from medrobust.harness.cli import main
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 from medrobust.models.small_cnn import SmallCNN
 
 INFO = DataInfo("toy", HeadKind.BINARY, ("neg", "pos"))
@@ -77,7 +77,18 @@ def test_cli_checkpoint_that_is_not_a_state_dict(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,
-        ["run", "--model", "smallcnn", "--weights", str(tmp_path / "bad.pt"), "--num-classes", "2", "--out", str(out), "--quiet"],
+        [
+            "run",
+            "--model",
+            "smallcnn",
+            "--weights",
+            str(tmp_path / "bad.pt"),
+            "--num-classes",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 2
     assert "bad.pt: checkpoint is not a state dict" in result.output

@@ -13,10 +13,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from medrobust.cli.commands import main
 from medrobust.errors import ConfigError
-from medrobust.harness.bench_suite import cells, expand_env, load_suite, run_suite
-from medrobust.harness.cli import main
 from medrobust.models.adapter import ModelAdapter
+from medrobust.suites.grid import cells, expand_env, load_suite, run_suite
 
 NIGHTLY = Path(__file__).resolve().parents[1] / "examples" / "suites" / "nightly.yaml"
 SMALL = [  # the example suite at CI size: fewer images and PGD steps
@@ -34,7 +34,10 @@ def checkpoints(binary_model: ModelAdapter, tmp_path_factory: pytest.TempPathFac
     state = binary_model.model.state_dict()
     torch.save(state, good / "lesion-cnn.pt")
     g = torch.Generator().manual_seed(0)
-    torch.save({k: v + 0.5 * v.std() * torch.randn(v.shape, generator=g) if v.ndim > 1 else v for k, v in state.items()}, bad / "lesion-cnn.pt")
+    torch.save(
+        {k: v + 0.5 * v.std() * torch.randn(v.shape, generator=g) if v.ndim > 1 else v for k, v in state.items()},
+        bad / "lesion-cnn.pt",
+    )
     return {"good": good, "degraded": bad}
 
 
@@ -128,7 +131,10 @@ def test_environment_variables_expand_with_defaults(monkeypatch: pytest.MonkeyPa
     [
         ("models: {}\n", "datasets: Field required"),
         ("models: {a: {kind: demo, datasets: [nope]}}\ndatasets: {syn: {kind: synthetic}}\n", "unknown dataset"),
-        ("models: {a: {kind: demo}}\ndatasets: {s: {kind: synthetic}}\nexclude: [{modle: a}]\n", "allowed keys are model"),
+        (
+            "models: {a: {kind: demo}}\ndatasets: {s: {kind: synthetic}}\nexclude: [{modle: a}]\n",
+            "allowed keys are model",
+        ),
         ("models: [a]\n", "invalid suite"),
         ("gate: {tolerance: -1}\nmodels: {a: {kind: demo}}\ndatasets: {s: {kind: synthetic}}\n", "tolerance must be"),
     ],

@@ -2,8 +2,8 @@
 
 import pytest
 
+from medrobust.attacks.budgets import as_255, parse_budget, parse_budgets
 from medrobust.errors import ConfigError
-from medrobust.harness.budgets import as_255, parse_budget, parse_budgets
 
 
 def test_fraction_and_number_forms() -> None:

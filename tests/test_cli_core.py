@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from medrobust.harness.cli import main
+from medrobust.cli.commands import main
 
 
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
@@ -43,8 +43,26 @@ def test_run_from_yaml_with_flag_overrides(tmp_path: Path) -> None:
 
 def test_run_flags_only(tmp_path: Path) -> None:
     out = tmp_path / "flags"
-    args = ["run", "--model", "smallcnn", "--num-classes", "2", "--data", "synthetic", "-D", "n=32",
-            "--attack", "pgd:steps=2", "--eps", "0,2/255", "--out", str(out), "--bootstrap", "0", "--quiet"]
+    args = [
+        "run",
+        "--model",
+        "smallcnn",
+        "--num-classes",
+        "2",
+        "--data",
+        "synthetic",
+        "-D",
+        "n=32",
+        "--attack",
+        "pgd:steps=2",
+        "--eps",
+        "0,2/255",
+        "--out",
+        str(out),
+        "--bootstrap",
+        "0",
+        "--quiet",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert (out / "rows.csv").read_text().count("\n") == 1 + 32 * 2
@@ -52,9 +70,31 @@ def test_run_flags_only(tmp_path: Path) -> None:
 
 def test_run_speed_flags_reach_the_sweep(tmp_path: Path) -> None:
     out = tmp_path / "speed"
-    args = ["run", "--model", "smallcnn", "--num-classes", "2", "--data", "synthetic", "-D", "n=16",
-            "--attack", "pgd:steps=2", "--eps", "0,2/255,4/255", "--schedule", "parallel", "--precision", "bf16",
-            "--channels-last", "--out", str(out), "--bootstrap", "0", "--quiet"]
+    args = [
+        "run",
+        "--model",
+        "smallcnn",
+        "--num-classes",
+        "2",
+        "--data",
+        "synthetic",
+        "-D",
+        "n=16",
+        "--attack",
+        "pgd:steps=2",
+        "--eps",
+        "0,2/255,4/255",
+        "--schedule",
+        "parallel",
+        "--precision",
+        "bf16",
+        "--channels-last",
+        "--out",
+        str(out),
+        "--bootstrap",
+        "0",
+        "--quiet",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "manifest.json").read_text())["config"]

@@ -13,21 +13,23 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from medrobust.cli.commands import main
 from medrobust.datasets.synthetic import synthetic
+from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError, DataError
-from medrobust.harness.cli import main
-from medrobust.harness.compare import Comparison, compare
-from medrobust.harness.evaluate import evaluate
-from medrobust.harness.reports import write_reports
-from medrobust.harness.results import Results
+from medrobust.gates.compare import Comparison, compare
 from medrobust.models.adapter import ModelAdapter
+from medrobust.reports import write_reports
+from medrobust.results.results import Results
 
 EPS = (0, "1/255", "4/255")
 
 
 def _sweep(model: ModelAdapter, out: Path) -> Results:
     data = synthetic(64, task="binary", seed=21)
-    return evaluate(model, data, attacks=["fgsm", {"name": "pgd", "steps": 3}], eps=EPS, out_dir=out, bootstrap=0, batch_size=64)
+    return evaluate(
+        model, data, attacks=["fgsm", {"name": "pgd", "steps": 3}], eps=EPS, out_dir=out, bootstrap=0, batch_size=64
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,9 @@ def test_the_gate_fails_a_degraded_run(runs: tuple[Path, Path], tmp_path: Path) 
     assert all(r["delta"] < -0.02 for r in worse)
     md = tmp_path / "step-summary.md"
     md.write_text("earlier step\n")
-    cli = CliRunner().invoke(main, ["compare", str(baseline), str(degraded), "--allow-different", "--markdown", str(md)])
+    cli = CliRunner().invoke(
+        main, ["compare", str(baseline), str(degraded), "--allow-different", "--markdown", str(md)]
+    )
     assert cli.exit_code == 1, cli.output
     assert cli.output.startswith("REGRESSION") and "worse  <--" in cli.output and "different model" in cli.output
     text = md.read_text()

@@ -1,4 +1,5 @@
-"""DICOM on the files pydicom ships: modality LUT, windows, MONOCHROME1, multi-frame, series, bad files, no identifiers."""
+"""DICOM on the files pydicom ships: modality LUT, windows, MONOCHROME1, multi-frame, series, bad files,
+no identifiers."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from medrobust.cli.commands import main
 from medrobust.datasets.dicom import age_band_of, dicom
 from medrobust.datasets.registry import build_dataset
+from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError, DataError
-from medrobust.harness.cli import main
-from medrobust.harness.evaluate import evaluate
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about the padded file's excess bytes
@@ -93,11 +94,20 @@ def test_monochrome1_is_inverted(tmp_path: Path) -> None:
 
 
 def test_multiframe_files_become_volumes(root: Path, tmp_path: Path) -> None:
-    grey = dicom(root, write_csv(tmp_path / "a.csv", "file,label", ["rtdose.dcm,1"]), window="minmax", label_names=["a", "b"])
+    grey = dicom(
+        root, write_csv(tmp_path / "a.csv", "file,label", ["rtdose.dcm,1"]), window="minmax", label_names=["a", "b"]
+    )
     frames = pydicom.dcmread(shipped("rtdose.dcm")).pixel_array.astype(np.float64)
     assert grey.info.spatial_dims == 3 and grey[0][0].shape == (1, 15, 10, 10)
-    np.testing.assert_allclose(grey[0][0][0].numpy(), (frames - frames.min()) / (frames.max() - frames.min()), atol=1e-6)
-    colour = dicom(root, write_csv(tmp_path / "b.csv", "file,label", ["SC_rgb_rle_2frame.dcm,0"]), label_names=["a", "b"], size=[2, 32, 32])
+    np.testing.assert_allclose(
+        grey[0][0][0].numpy(), (frames - frames.min()) / (frames.max() - frames.min()), atol=1e-6
+    )
+    colour = dicom(
+        root,
+        write_csv(tmp_path / "b.csv", "file,label", ["SC_rgb_rle_2frame.dcm,0"]),
+        label_names=["a", "b"],
+        size=[2, 32, 32],
+    )
     assert colour[0][0].shape == (3, 2, 32, 32) and float(colour[0][0].max()) <= 1.0
 
 
@@ -116,14 +126,23 @@ def write_series(folder: Path, order: list[int], same_position: bool = False) ->
 def test_series_is_stacked_by_image_position(tmp_path: Path) -> None:
     (tmp_path / "s").mkdir()
     uid = write_series(tmp_path / "s", [2, 0, 3, 1])
-    data = dicom(tmp_path / "s", write_csv(tmp_path / "l.csv", "SeriesInstanceUID,label", [f"{uid},1"]), window="raw", label_names=["a", "b"])
+    data = dicom(
+        tmp_path / "s",
+        write_csv(tmp_path / "l.csv", "SeriesInstanceUID,label", [f"{uid},1"]),
+        window="raw",
+        label_names=["a", "b"],
+    )
     volume = data[0][0]
     assert volume.shape == (1, 4, 128, 128) and data.info.spatial_dims == 3
     assert volume[0, :, 0, 0].tolist() == [-1024.0, -924.0, -824.0, -724.0]
     (tmp_path / "d").mkdir()
     uid = write_series(tmp_path / "d", [0, 1], same_position=True)
     with pytest.raises(DataError, match="share one position"):
-        dicom(tmp_path / "d", write_csv(tmp_path / "m.csv", "SeriesInstanceUID,label", [f"{uid},1"]), label_names=["a", "b"])
+        dicom(
+            tmp_path / "d",
+            write_csv(tmp_path / "m.csv", "SeriesInstanceUID,label", [f"{uid},1"]),
+            label_names=["a", "b"],
+        )
 
 
 def test_sop_uid_key_and_header_metadata(root: Path, tmp_path: Path) -> None:
@@ -132,14 +151,34 @@ def test_sop_uid_key_and_header_metadata(root: Path, tmp_path: Path) -> None:
     mixed.mkdir()
     for name in ("CT_small.dcm", "MR_small.dcm"):
         shutil.copy(shipped(name), mixed / name)
-    labels = write_csv(tmp_path / "l.csv", "SOPInstanceUID,label,site", [f"{ct.SOPInstanceUID},0,A", f"{mr.SOPInstanceUID},1,B"])
+    labels = write_csv(
+        tmp_path / "l.csv", "SOPInstanceUID,label,site", [f"{ct.SOPInstanceUID},0,A", f"{mr.SOPInstanceUID},1,B"]
+    )
     data = dicom(mixed, labels, window="minmax", size=32)
-    assert data[0][2] == {"age_band": "0-9", "body_part": "unknown", "manufacturer": "GE MEDICAL SYSTEMS", "modality": "CT", "sex": "O", "site": "A"}
+    assert data[0][2] == {
+        "age_band": "0-9",
+        "body_part": "unknown",
+        "manufacturer": "GE MEDICAL SYSTEMS",
+        "modality": "CT",
+        "sex": "O",
+        "site": "A",
+    }
     assert data[1][2]["sex"] == "F" and data[1][2]["age_band"] == "unknown" and data[1][2]["modality"] == "MR"
     assert data.sample_id(0).startswith("dcm-") and str(ct.SOPInstanceUID) not in data.sample_id(0)
 
 
-@pytest.mark.parametrize(("age", "band"), [("045Y", "40-49"), ("000Y", "0-9"), ("006M", "0-9"), ("089Y", "80-89"), ("093Y", "90+"), ("", "unknown"), ("45", "unknown")])
+@pytest.mark.parametrize(
+    ("age", "band"),
+    [
+        ("045Y", "40-49"),
+        ("000Y", "0-9"),
+        ("006M", "0-9"),
+        ("089Y", "80-89"),
+        ("093Y", "90+"),
+        ("", "unknown"),
+        ("45", "unknown"),
+    ],
+)
 def test_age_bands(age: str, band: str) -> None:
     assert age_band_of(age) == band
 
@@ -163,24 +202,47 @@ def test_bad_files_are_named(root: Path, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("libjpeg") is not None, reason="the JPEG-LS decoder plugin is installed")
 def test_compressed_without_plugin_names_the_plugin(root: Path, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"MR_small_jpeg_ls_lossless\.dcm: cannot decode .*JPEG-LS.*pylibjpeg-libjpeg.*dicom-codecs"):
-        dicom(root, write_csv(tmp_path / "l.csv", "file,label", ["MR_small_jpeg_ls_lossless.dcm,0"]), label_names=["a", "b"])
+    with pytest.raises(
+        DataError, match=r"MR_small_jpeg_ls_lossless\.dcm: cannot decode .*JPEG-LS.*pylibjpeg-libjpeg.*dicom-codecs"
+    ):
+        dicom(
+            root,
+            write_csv(tmp_path / "l.csv", "file,label", ["MR_small_jpeg_ls_lossless.dcm,0"]),
+            label_names=["a", "b"],
+        )
 
 
 def test_skip_policy_lists_every_bad_input_without_uids(root: Path, tmp_path: Path) -> None:
     (root / "notes.txt").write_text("not an image")
-    rows = ["CT_small.dcm,0", "notes.txt,1", "missing.dcm,0", "CT_small.dcm,9", "MR_small.dcm,1", "MR_small_jpeg_ls_lossless.dcm,0"]
-    data = dicom(root, write_csv(tmp_path / "l.csv", "file,label", rows), label_names=["a", "b"], on_error="skip", size=32)
+    rows = [
+        "CT_small.dcm,0",
+        "notes.txt,1",
+        "missing.dcm,0",
+        "CT_small.dcm,9",
+        "MR_small.dcm,1",
+        "MR_small_jpeg_ls_lossless.dcm,0",
+    ]
+    data = dicom(
+        root, write_csv(tmp_path / "l.csv", "file,label", rows), label_names=["a", "b"], on_error="skip", size=32
+    )
     assert len(data) == 2 and len(data.skipped) == 4 - (importlib.util.find_spec("libjpeg") is not None)
     assert all(set(s) == {"source", "problem"} for s in data.skipped)
     ghost = "1.2.826.0.1.3680043.8.498.99999999"
-    uid_csv = write_csv(tmp_path / "u.csv", "SOPInstanceUID,label", [f"{ghost},0", f"{pydicom.dcmread(shipped('CT_small.dcm')).SOPInstanceUID},1"])
+    uid_csv = write_csv(
+        tmp_path / "u.csv",
+        "SOPInstanceUID,label",
+        [f"{ghost},0", f"{pydicom.dcmread(shipped('CT_small.dcm')).SOPInstanceUID},1"],
+    )
     data = dicom(root, uid_csv, label_names=["a", "b"], on_error="skip")
     assert ghost not in str(data.skipped) and "u.csv row 2" in str(data.skipped)
 
 
 def test_identifier_columns_never_become_metadata(root: Path, tmp_path: Path) -> None:
-    labels = write_csv(tmp_path / "l.csv", "file,label,PatientID,patient_name,birth_date,site", ["CT_small.dcm,0,1CT1,Doe^J,19700101,A"])
+    labels = write_csv(
+        tmp_path / "l.csv",
+        "file,label,PatientID,patient_name,birth_date,site",
+        ["CT_small.dcm,0,1CT1,Doe^J,19700101,A"],
+    )
     data = dicom(root, labels, label_names=["a", "b"])
     assert "PatientID" not in data[0][2] and "patient_name" not in data[0][2] and data[0][2]["site"] == "A"
     with pytest.raises(ConfigError, match="patient identifier"):
@@ -192,7 +254,15 @@ def identifiers(names: list[str]) -> set[str]:
     found: set[str] = set()
     for name in names:
         ds = pydicom.dcmread(shipped(name), stop_before_pixels=True)
-        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID"):
+        for keyword in (
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "SOPInstanceUID",
+            "SeriesInstanceUID",
+            "StudyInstanceUID",
+            "FrameOfReferenceUID",
+        ):
             value = str(ds.get(keyword, "") or "")
             if value:
                 found |= {value, *value.split("^")} if keyword == "PatientName" else {value}
@@ -205,11 +275,20 @@ def test_dicom_results_folder_carries_no_patient_identifier(root: Path, tmp_path
     assert {"CompressedSamples^CT1", "1CT1", "4MR1"} <= secrets
     uids = [str(pydicom.dcmread(shipped(n)).SOPInstanceUID) for n in names]
     rows = [f"{uids[0]},0", f"{uids[1]},1", f"{uids[0]},0", f"{uids[1]},1", "1.2.3.4.5.6.7.8.9,0"]
-    data = dicom(root, write_csv(tmp_path / "l.csv", "SOPInstanceUID,label", rows), window="minmax", size=32, label_names=["normal", "finding"], on_error="skip")
+    data = dicom(
+        root,
+        write_csv(tmp_path / "l.csv", "SOPInstanceUID,label", rows),
+        window="minmax",
+        size=32,
+        label_names=["normal", "finding"],
+        on_error="skip",
+    )
     torch.manual_seed(0)
     model = ModelAdapter(SmallCNN(1, 2), make_head("binary", 2), bounds=(0.0, 1.0), input_shape=(1, 32, 32))
     out = tmp_path / "results"
-    results = evaluate(model, data, attacks=["fgsm"], eps=[0, "2/255"], subgroups=["sex", "age_band"], out_dir=out, bootstrap=0)
+    results = evaluate(
+        model, data, attacks=["fgsm"], eps=[0, "2/255"], subgroups=["sex", "age_band"], out_dir=out, bootstrap=0
+    )
     assert set(results.summary["subgroups"]["sex"]["groups"]) == {"F", "O"}
     assert results.manifest["data"]["skipped"] and results.manifest["data"]["extra"]["window"] == "minmax"
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -221,10 +300,43 @@ def test_dicom_results_folder_carries_no_patient_identifier(root: Path, tmp_path
 
 
 def test_cli_run_on_dicom(root: Path, tmp_path: Path) -> None:
-    labels = write_csv(tmp_path / "l.csv", "file,label", ["CT_small.dcm,0", "MR_small.dcm,1", "MR_small_RLE.dcm,0", "MR_small_bigendian.dcm,1"])
-    args = ["run", "--data", "dicom", "-D", f"root={root}", "-D", f"labels={labels}", "-D", "window=raw", "-D", "bounds=[-1024,3071]", "-D", "size=32",
-            "--model", "smallcnn", "--num-classes", "2", "--attack", "fgsm", "--eps", "0,1,4", "--bootstrap", "0",
-            "--subgroup", "modality", "--out", str(tmp_path / "out"), "--quiet", "--device", "cpu"]
+    labels = write_csv(
+        tmp_path / "l.csv",
+        "file,label",
+        ["CT_small.dcm,0", "MR_small.dcm,1", "MR_small_RLE.dcm,0", "MR_small_bigendian.dcm,1"],
+    )
+    args = [
+        "run",
+        "--data",
+        "dicom",
+        "-D",
+        f"root={root}",
+        "-D",
+        f"labels={labels}",
+        "-D",
+        "window=raw",
+        "-D",
+        "bounds=[-1024,3071]",
+        "-D",
+        "size=32",
+        "--model",
+        "smallcnn",
+        "--num-classes",
+        "2",
+        "--attack",
+        "fgsm",
+        "--eps",
+        "0,1,4",
+        "--bootstrap",
+        "0",
+        "--subgroup",
+        "modality",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "fgsm-linf" in result.output

@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from medrobust.cli.commands import main
 from medrobust.datasets.folder import folder
 from medrobust.datasets.registry import build_dataset
+from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError, DataError
-from medrobust.harness.cli import main
-from medrobust.harness.evaluate import evaluate
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 
 
@@ -129,10 +129,32 @@ def test_bad_inputs_are_named(classes: Path) -> None:
 
 
 def test_cli_run_on_folder(classes: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, [
-        "run", "--data", "folder", "-D", f"root={classes}", "-D", "size=16",
-        "--model", "smallcnn", "--num-classes", "2", "--attack", "fgsm", "--eps", "0,2/255",
-        "--bootstrap", "0", "--out", str(tmp_path / "out"), "--quiet", "--device", "cpu",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--data",
+            "folder",
+            "-D",
+            f"root={classes}",
+            "-D",
+            "size=16",
+            "--model",
+            "smallcnn",
+            "--num-classes",
+            "2",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0,2/255",
+            "--bootstrap",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(build_dataset("folder", root=str(classes))) == 5

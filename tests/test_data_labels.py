@@ -12,11 +12,13 @@ from medrobust.datasets.csv_labels import label_spec, looks_identifying, read_la
 from medrobust.datasets.policy import BadFiles, scrub
 from medrobust.datasets.transforms import linear_window, parse_intensity, resize
 from medrobust.errors import ConfigError, DataError
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 
 
 def test_label_spec_inference_and_declarations() -> None:
-    assert label_spec(["0", "1", "1"], label_columns=["label"]) == label_spec([], label_columns=["label"], label_names=["0", "1"])
+    assert label_spec(["0", "1", "1"], label_columns=["label"]) == label_spec(
+        [], label_columns=["label"], label_names=["0", "1"]
+    )
     assert label_spec(["0", "1", "1"], label_columns=["label"]).task == HeadKind.BINARY
     assert label_spec(["2", "0"], label_columns=["label"]).names == ("0", "1", "2")
     assert label_spec(["b", "a"], label_columns=["label"]).names == ("a", "b")
@@ -32,7 +34,20 @@ def test_label_spec_inference_and_declarations() -> None:
     assert "0 or 1" in str(multi.parse(["1", "2"]))
 
 
-@pytest.mark.parametrize("column", ["PatientID", "patient_name", "PatientBirthDate", "SOPInstanceUID", "accession", "id", "subject_id", "StudyDate", "file"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "PatientID",
+        "patient_name",
+        "PatientBirthDate",
+        "SOPInstanceUID",
+        "accession",
+        "id",
+        "subject_id",
+        "StudyDate",
+        "file",
+    ],
+)
 def test_identifier_columns(column: str) -> None:
     assert looks_identifying(column)
 
@@ -80,7 +95,11 @@ def test_windows_follow_the_dicom_linear_function() -> None:
 def test_resize_keeps_bounds_and_shape() -> None:
     image = torch.rand(1, 40, 40)
     small = resize(image, 16)
-    assert small.shape == (1, 16, 16) and float(small.min()) >= float(image.min()) and float(small.max()) <= float(image.max())
+    assert (
+        small.shape == (1, 16, 16)
+        and float(small.min()) >= float(image.min())
+        and float(small.max()) <= float(image.max())
+    )
     assert resize(torch.rand(2, 8, 8, 8), [4, 6, 10]).shape == (2, 4, 6, 10)
     assert resize(image, None) is image
     with pytest.raises(ConfigError, match="does not fit"):

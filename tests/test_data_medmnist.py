@@ -9,19 +9,21 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from medrobust.cli.commands import main
 from medrobust.datasets.medmnist import TASKS, medmnist
 from medrobust.datasets.medmnist_info import SIZES_2D, SIZES_3D, SUBSETS
 from medrobust.datasets.registry import build_dataset
+from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError, DataError
-from medrobust.harness.cli import main
-from medrobust.harness.evaluate import evaluate
+from medrobust.heads import HeadKind, make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import HeadKind, make_head
 from medrobust.models.small_cnn import SmallCNN
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["run", *args, "--quiet", "--device", "cpu", "--bootstrap", "0", "--attack", "fgsm"])
+    result = CliRunner().invoke(
+        main, ["run", *args, "--quiet", "--device", "cpu", "--bootstrap", "0", "--attack", "fgsm"]
+    )
     return result.exit_code, result.output
 
 
@@ -34,7 +36,9 @@ def run_cli(*args: str) -> tuple[int, str]:
         ("adrenalmnist3d", 64, (1, 64, 64, 64), HeadKind.BINARY, [229, 69]),
     ],
 )
-def test_official_files_load_with_verified_checksum(medmnist_root: Path, subset: str, size: int, shape: tuple[int, ...], task: HeadKind, counts: list[int]) -> None:
+def test_official_files_load_with_verified_checksum(
+    medmnist_root: Path, subset: str, size: int, shape: tuple[int, ...], task: HeadKind, counts: list[int]
+) -> None:
     data = medmnist(subset, root=medmnist_root, size=size, split="test")
     image, label, meta = data[0]
     assert tuple(image.shape) == shape and image.dtype == torch.float32
@@ -113,10 +117,18 @@ def test_missing_corrupt_and_misnamed_inputs(tmp_path: Path) -> None:
 
 
 def test_wrong_layout_and_labels_are_named(tmp_path: Path) -> None:
-    np.savez(tmp_path / "breastmnist.npz", test_images=np.zeros((4, 28, 28, 3), np.uint8), test_labels=np.zeros((4, 1), np.uint8))
+    np.savez(
+        tmp_path / "breastmnist.npz",
+        test_images=np.zeros((4, 28, 28, 3), np.uint8),
+        test_labels=np.zeros((4, 1), np.uint8),
+    )
     with pytest.raises(DataError, match=r"\[test\]: images of shape"):
         medmnist("breastmnist", root=tmp_path, skip_checksum=True)
-    np.savez(tmp_path / "breastmnist.npz", test_images=np.zeros((4, 28, 28), np.uint8), test_labels=np.array([[0], [1], [2], [1]], np.uint8))
+    np.savez(
+        tmp_path / "breastmnist.npz",
+        test_images=np.zeros((4, 28, 28), np.uint8),
+        test_labels=np.array([[0], [1], [2], [1]], np.uint8),
+    )
     with pytest.raises(DataError, match="label 2, outside the declared classes"):
         medmnist("breastmnist", root=tmp_path, skip_checksum=True)
     with pytest.raises(DataError, match="has no val_images"):
@@ -141,8 +153,26 @@ def test_registry_builds_medmnist(medmnist_root: Path) -> None:
 
 def test_cli_run_on_medmnist_3d(medmnist_root: Path, tmp_path: Path) -> None:
     code, output = run_cli(
-        "--data", "medmnist", "-D", "subset=adrenalmnist3d", "-D", f"root={medmnist_root}", "-D", "split=test",
-        "--model", "smallcnn", "--num-classes", "2", "--spatial-dims", "3", "--eps", "0,2/255", "--n", "6", "--out", str(tmp_path),
+        "--data",
+        "medmnist",
+        "-D",
+        "subset=adrenalmnist3d",
+        "-D",
+        f"root={medmnist_root}",
+        "-D",
+        "split=test",
+        "--model",
+        "smallcnn",
+        "--num-classes",
+        "2",
+        "--spatial-dims",
+        "3",
+        "--eps",
+        "0,2/255",
+        "--n",
+        "6",
+        "--out",
+        str(tmp_path),
     )
     assert code == 0, output
     assert "fgsm-linf" in output and (tmp_path / "summary.json").is_file()
@@ -151,7 +181,9 @@ def test_cli_run_on_medmnist_3d(medmnist_root: Path, tmp_path: Path) -> None:
 def test_evaluate_on_rgb_ordinal_medmnist(medmnist_root: Path) -> None:
     torch.manual_seed(0)
     model = ModelAdapter(SmallCNN(3, 5), make_head("multiclass", 5), bounds=(0.0, 1.0), input_shape=(3, 28, 28))
-    results = evaluate(model, medmnist("retinamnist", root=medmnist_root), attacks=["fgsm"], eps=[0, "2/255"], n=10, bootstrap=0)
+    results = evaluate(
+        model, medmnist("retinamnist", root=medmnist_root), attacks=["fgsm"], eps=[0, "2/255"], n=10, bootstrap=0
+    )
     assert results.summary["n"] == 10 and results.manifest["data"]["extra"]["checksum"] == "verified"
     assert results.summary["label_names"] == ["0", "1", "2", "3", "4"]
 

@@ -12,12 +12,19 @@ import torch
 from click.testing import CliRunner
 from nibabel.testing import data_path
 
+from medrobust.cli.commands import main
 from medrobust.datasets.nifti import nifti
 from medrobust.datasets.registry import build_dataset
 from medrobust.errors import ConfigError, DataError
-from medrobust.harness.cli import main
 
-SHIPPED = ["anatomical.nii", "functional.nii", "example4d.nii.gz", "standard.nii.gz", "example_nifti2.nii.gz", "reoriented_anat_moved.nii"]
+SHIPPED = [
+    "anatomical.nii",
+    "functional.nii",
+    "example4d.nii.gz",
+    "standard.nii.gz",
+    "example_nifti2.nii.gz",
+    "reoriented_anat_moved.nii",
+]
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +119,43 @@ def test_lazy_reading_gives_the_same_samples(root: Path, tmp_path: Path) -> None
 
 
 def test_cli_run_on_nifti(root: Path, tmp_path: Path) -> None:
-    labels = write_csv(tmp_path / "l.csv", ["anatomical.nii,0,F", "standard.nii.gz,1,M", "reoriented_anat_moved.nii,0,M", "anatomical.nii,1,F"])
-    result = CliRunner().invoke(main, [
-        "run", "--data", "nifti", "-D", f"root={root}", "-D", f"labels={labels}", "-D", "size=16",
-        "--model", "smallcnn", "--num-classes", "2", "--spatial-dims", "3", "--attack", "fgsm", "--eps", "0,2/255",
-        "--bootstrap", "0", "--subgroup", "sex", "--out", str(tmp_path / "out"), "--quiet", "--device", "cpu",
-    ])
+    labels = write_csv(
+        tmp_path / "l.csv",
+        ["anatomical.nii,0,F", "standard.nii.gz,1,M", "reoriented_anat_moved.nii,0,M", "anatomical.nii,1,F"],
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--data",
+            "nifti",
+            "-D",
+            f"root={root}",
+            "-D",
+            f"labels={labels}",
+            "-D",
+            "size=16",
+            "--model",
+            "smallcnn",
+            "--num-classes",
+            "2",
+            "--spatial-dims",
+            "3",
+            "--attack",
+            "fgsm",
+            "--eps",
+            "0,2/255",
+            "--bootstrap",
+            "0",
+            "--subgroup",
+            "sex",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"sex"' in (tmp_path / "out" / "summary.json").read_text()
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from medrobust.models.heads import Head, HeadKind, make_head
+from medrobust.heads import Head, HeadKind, make_head
 
 
 def test_binary_one_logit_uses_threshold() -> None:

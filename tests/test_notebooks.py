@@ -29,7 +29,9 @@ def test_notebooks_are_committed_without_outputs_and_match_their_generator() -> 
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(c.execution_count is None and c.outputs == [] for c in code), name
         assert nb.metadata.kernelspec.name == "python3"
-    check = subprocess.run([sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"], capture_output=True, text=True
+    )
     assert check.returncode == 0, f"notebooks differ from build_notebooks.py; run it: {check.stdout}"
 
 

@@ -12,15 +12,15 @@ from conftest import require_data
 
 # Imported here so pytester's in-process runs reuse them instead of importing them again each run.
 import medrobust.datasets.registry
-import medrobust.harness.assertions
-import medrobust.harness.compare
-import medrobust.harness.evaluate
-import medrobust.harness.pytest_plugin
-import medrobust.harness.reports.html
-import medrobust.harness.reports.junit
-import medrobust.harness.reports.markdown
+import medrobust.engine.evaluate
+import medrobust.gates.assertions
+import medrobust.gates.compare
 import medrobust.models.registry
-import medrobust.models.training  # noqa: F401
+import medrobust.models.training
+import medrobust.pytest_plugin
+import medrobust.reports.html
+import medrobust.reports.junit
+import medrobust.reports.markdown  # noqa: F401
 from medrobust.models.adapter import ModelAdapter
 
 pytest_plugins = ["pytester"]
@@ -76,9 +76,9 @@ def test_budget_not_swept(robustness):
     assert "< 0.950 (min_accuracy)" in marked[0]
     result.stdout.fnmatch_lines(
         [
-            "robustness of lesion-cnn on synthetic-binary-2d falls short (thresholds checked at every budget up to 8/255):",
+            "robustness of lesion-cnn on synthetic-binary-2d falls short (thresholds checked at every budget up to 8/255):",  # noqa: E501
             "*budget robust acc    drop   AUROC",
-            "@pytest.mark.robustness: pgd-linf: budget 3/255 was not evaluated (evaluated: 0, 1/255, 2/255, 4/255, 8/255)*",
+            "@pytest.mark.robustness: pgd-linf: budget 3/255 was not evaluated (evaluated: 0, 1/255, 2/255, 4/255, 8/255)*",  # noqa: E501
             "FAILED test_strict.py::test_pgd_strict: lesion-cnn on synthetic-binary-2d: pgd-linf at *",
         ]
     )
@@ -92,7 +92,7 @@ def test_suite_passes_writes_its_report_and_gates_against_it(
     first.stdout.fnmatch_lines(
         [
             "*= medrobust robustness checks =*",
-            "PASSED test_lesion_robustness.py::test_pgd_keeps_accuracy_at_1_255: lesion-cnn on synthetic-binary-2d: pgd-linf up to 1/255: min_accuracy hold",
+            "PASSED test_lesion_robustness.py::test_pgd_keeps_accuracy_at_1_255: lesion-cnn on synthetic-binary-2d: pgd-linf up to 1/255: min_accuracy hold",  # noqa: E501
             f"run lesion-cnn-synthetic-binary-2d: clean accuracy *, n={N}, results in baseline*",
             "3 robustness check(s), 0 failed; 1 sweep(s)",  # one sweep shared by all four tests
         ]
@@ -111,7 +111,7 @@ def test_suite_passes_writes_its_report_and_gates_against_it(
     worse.assert_outcomes(failed=1)
     worse.stdout.fnmatch_lines(
         [
-            "lesion-cnn-synthetic-binary-2d regressed against the baseline *baseline/lesion-cnn-synthetic-binary-2d (tolerance 0.02):",
+            "lesion-cnn-synthetic-binary-2d regressed against the baseline *baseline/lesion-cnn-synthetic-binary-2d (tolerance 0.02):",  # noqa: E501
             "REGRESSION: robust_accuracy, tolerance 0.02; *",
             "pgd-linf * worse  <--",
             "run lesion-cnn-synthetic-binary-2d: *; REGRESSION against the baseline",

@@ -11,25 +11,33 @@ import pandas as pd
 import pytest
 
 from medrobust.errors import ConfigError
-from medrobust.harness.assertions import (
+from medrobust.gates.assertions import (
     RobustnessAssertionError,
     assert_no_regression,
     assert_robust,
     check_robust,
 )
-from medrobust.harness.results import Results
+from medrobust.results.results import Results
 
 LABELS = ["0", "1/255", "2/255", "4/255"]
 
 
-def _results(accs: dict[str, list[float]], auroc: float = 0.9, model: str = "m1", data: str = "d1", gap: float = 0.05) -> Results:
+def _results(
+    accs: dict[str, list[float]], auroc: float = 0.9, model: str = "m1", data: str = "d1", gap: float = 0.05
+) -> Results:
     """A results object with the given robust-accuracy curves (clean accuracy = first value)."""
     clean = next(iter(accs.values()))[0]
     attacks: dict[str, Any] = {}
     for name, curve in accs.items():
         attacks[name] = {
             "budgets": [
-                {"eps": float(i and 2 ** (i - 1)) / 255, "label": LABELS[i], "robust_accuracy": a, "drop": clean - a, "auroc": auroc}
+                {
+                    "eps": float(i and 2 ** (i - 1)) / 255,
+                    "label": LABELS[i],
+                    "robust_accuracy": a,
+                    "drop": clean - a,
+                    "auroc": auroc,
+                }
                 for i, a in enumerate(curve)
             ]
         }
@@ -48,7 +56,7 @@ def _results(accs: dict[str, list[float]], auroc: float = 0.9, model: str = "m1"
 @pytest.fixture(autouse=True)
 def _quiet_session_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     """These checks fail on purpose: keep them out of this session's robustness summary."""
-    import medrobust.harness.pytest_plugin as plugin
+    import medrobust.pytest_plugin as plugin
 
     monkeypatch.setattr(plugin, "record_verdict", lambda verdict: None)
 
@@ -121,7 +129,9 @@ def test_regression_gate_allows_a_new_model_on_the_same_data() -> None:
     same = _results(CURVES, model="m2")
     assert assert_no_regression(same, base).ok
     worse = _results({"fgsm-linf": CURVES["fgsm-linf"], "pgd-linf": [0.95, 0.8, 0.6, 0.2]}, model="m2")
-    with pytest.raises(RobustnessAssertionError, match=r"regressed against its baseline[\s\S]*pgd-linf\s+1/255\s+0.880\s+0.800"):
+    with pytest.raises(
+        RobustnessAssertionError, match=r"regressed against its baseline[\s\S]*pgd-linf\s+1/255\s+0.880\s+0.800"
+    ):
         assert_no_regression(worse, base)
     with pytest.raises(ConfigError, match="different data"):
         assert_no_regression(_results(CURVES, data="other"), base)
@@ -129,6 +139,8 @@ def test_regression_gate_allows_a_new_model_on_the_same_data() -> None:
 
 def test_plugin_import_does_not_import_torch() -> None:
     """pytest loads the plugin in every session of the environment: it must stay cheap."""
-    code = "import sys, medrobust.harness.pytest_plugin; print('torch' in sys.modules, 'medrobust.harness.evaluate' in sys.modules)"
+    code = (
+        "import sys, medrobust.pytest_plugin; print('torch' in sys.modules, 'medrobust.engine.evaluate' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from medrobust.datasets.synthetic import synthetic
-from medrobust.harness.evaluate import evaluate
-from medrobust.harness.reports.html import CSP
+from medrobust.engine.evaluate import evaluate
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.small_cnn import SmallCNN
+from medrobust.reports.html import CSP
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -47,9 +47,20 @@ def browser() -> str:
 def headless(exe: str, page: Path, tmp: Path) -> tuple[str, str]:
     """Load ``page`` in headless Chromium; return the DOM after load and the browser's log."""
     cmd = [
-        exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-extensions", "--disable-background-networking", f"--user-data-dir={tmp / 'profile'}",
-        "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri(),
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -59,14 +70,20 @@ def headless(exe: str, page: Path, tmp: Path) -> tuple[str, str]:
 def test_report_renders_in_chromium_without_console_errors(tmp_path: Path) -> None:
     exe = browser()
     torch.manual_seed(0)
-    model = ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, bounds=(0.0, 1.0), input_shape=(1, 28, 28), name="browser-check")
+    model = ModelAdapter(
+        SmallCNN(1, 2), "binary", num_outputs=2, bounds=(0.0, 1.0), input_shape=(1, 28, 28), name="browser-check"
+    )
     out = tmp_path / "run"
-    evaluate(model, synthetic(24, seed=4), attacks=["fgsm"], eps=[0, "4/255"], subgroups=["sex"], out_dir=out, bootstrap=0)
+    evaluate(
+        model, synthetic(24, seed=4), attacks=["fgsm"], eps=[0, "4/255"], subgroups=["sex"], out_dir=out, bootstrap=0
+    )
     report = (out / "report.html").read_text()
     # the probe needs inline script, which the report's policy forbids: allow it in a copy
     policy = html.escape(CSP, quote=True)
     assert policy in report
-    probed = report.replace(policy, html.escape(CSP + "; script-src 'unsafe-inline'", quote=True)).replace("</body>", PROBE + "</body>")
+    probed = report.replace(policy, html.escape(CSP + "; script-src 'unsafe-inline'", quote=True)).replace(
+        "</body>", PROBE + "</body>"
+    )
     page = tmp_path / "probe.html"
     page.write_text(probed)
 

@@ -14,25 +14,25 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from medrobust.cli.commands import main
 from medrobust.datasets.base import ArrayDataset, DataInfo
 from medrobust.datasets.synthetic import synthetic
+from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError
-from medrobust.harness.cli import main
-from medrobust.harness.evaluate import evaluate
-from medrobust.harness.reports import write_reports
-from medrobust.harness.reports.gallery import (
+from medrobust.heads import HeadKind
+from medrobust.models.adapter import ModelAdapter
+from medrobust.reports import write_reports
+from medrobust.reports.gallery import gallery_figure
+from medrobust.reports.html import render_report
+from medrobust.reports.junit import Thresholds, load_thresholds, render_junit
+from medrobust.reports.plots import png_base64
+from medrobust.results.gallery import (
     GALLERY,
     GALLERY_SIZE,
     Gallery,
-    gallery_figure,
     middle_slice,
 )
-from medrobust.harness.reports.html import render_report
-from medrobust.harness.reports.junit import Thresholds, load_thresholds, render_junit
-from medrobust.harness.reports.plots import png_base64
-from medrobust.harness.results import Results
-from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import HeadKind
+from medrobust.results.results import Results
 
 EVIL = "<script>alert(1)</script>"
 EPS = (0, "2/255", "8/255")
@@ -45,8 +45,16 @@ def run(binary_model: ModelAdapter, tmp_path_factory: pytest.TempPathFactory) ->
     info = DataInfo(name=f"syn{EVIL}", task=HeadKind.BINARY, label_names=("normal", "lesion <&>"))
     data = ArrayDataset(base.images, base.label_array, info, meta=base.meta, ids=[f"s{i}" for i in range(48)])
     out = tmp_path_factory.mktemp("report") / "run"
-    return evaluate(binary_model, data, attacks=["fgsm", {"name": "pgd", "steps": 3}], eps=EPS, subgroups=["sex", "site"],
-                    out_dir=out, bootstrap=30, batch_size=32)
+    return evaluate(
+        binary_model,
+        data,
+        attacks=["fgsm", {"name": "pgd", "steps": 3}],
+        eps=EPS,
+        subgroups=["sex", "site"],
+        out_dir=out,
+        bootstrap=30,
+        batch_size=32,
+    )
 
 
 def test_a_run_writes_every_report(run: Results) -> None:
@@ -56,7 +64,15 @@ def test_a_run_writes_every_report(run: Results) -> None:
         assert (folder / name).is_file(), name
     csv = pd.read_csv(folder / "summary.csv", dtype={"label": str})
     assert len(csv) == 2 * len(EPS)
-    assert {"attack", "eps", "label", "robust_accuracy", "robust_accuracy_ci_low", "robust_accuracy_ci_high", "auroc_ci_low"} <= set(csv.columns)
+    assert {
+        "attack",
+        "eps",
+        "label",
+        "robust_accuracy",
+        "robust_accuracy_ci_low",
+        "robust_accuracy_ci_high",
+        "auroc_ci_low",
+    } <= set(csv.columns)
     pgd8 = csv[(csv["attack"] == "pgd-linf") & (csv["label"] == "8/255")].iloc[0]
     assert pgd8["robust_accuracy"] == pytest.approx(run.metric("pgd", 8 / 255))
     assert pgd8["robust_accuracy_ci_low"] <= pgd8["robust_accuracy"] <= pgd8["robust_accuracy_ci_high"]
@@ -66,7 +82,7 @@ def test_a_run_writes_every_report(run: Results) -> None:
 
 def test_summary_json_follows_its_schema(run: Results) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    schema_path = Path(__file__).resolve().parents[1] / "medrobust" / "harness" / "reports" / "summary.schema.json"
+    schema_path = Path(__file__).resolve().parents[1] / "medrobust" / "results" / "summary.schema.json"
     schema = json.loads(schema_path.read_text())
     assert run.path is not None
     summary = json.loads((run.path / "summary.json").read_text())
@@ -85,7 +101,15 @@ def test_html_is_self_contained_escaped_and_complete(run: Results) -> None:
     assert "Content-Security-Policy" in page
     images = re.findall(r'<img[^>]+src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 4  # curves, two subgroup splits, gallery
-    for section in ("Robustness curves", "Per class", "by sex", "by site", "Gallery", "Run manifest", "Library versions"):
+    for section in (
+        "Robustness curves",
+        "Per class",
+        "by sex",
+        "by site",
+        "Gallery",
+        "Run manifest",
+        "Library versions",
+    ):
         assert section in page, section
     assert run.manifest["model"]["fingerprint"] in page and run.manifest["data"]["fingerprint"] in page
     for b in run.curve("pgd"):
@@ -93,7 +117,7 @@ def test_html_is_self_contained_escaped_and_complete(run: Results) -> None:
 
 
 def test_warnings_appear_in_every_report(run: Results, tmp_path: Path) -> None:
-    summary = json.loads(json.dumps(run.summary, default=float))
+    summary = run.summary.to_dict()
     summary["warnings"] = [{"code": "iterative-weaker-than-fgsm", "message": "pgd-linf leaves <more> than FGSM"}]
     edited = Results(summary, run.manifest, run.clean, run.rows, gallery=run.gallery)
     paths = write_reports(edited, tmp_path)
@@ -118,9 +142,13 @@ def test_junit_thresholds_decide_pass_and_fail(run: Results, tmp_path: Path) -> 
     path.write_text('thresholds:\n  pgd: {"0": 0.0, "8/255": 1.01}\n  fgsm-linf: {"16/255": 0.1}\n')
     limits = load_thresholds(path)
     root = ET.fromstring(render_junit(run, limits).split("\n", 1)[1])
-    failed = {c.get("name"): c.find("failure").get("message") for c in root.iter("testcase") if c.find("failure") is not None}
+    failed = {
+        c.get("name"): c.find("failure").get("message") for c in root.iter("testcase") if c.find("failure") is not None
+    }
     assert set(failed) == {"pgd-linf at 8/255", "fgsm-linf at 16/255"}
-    assert "below the threshold 1.01" in failed["pgd-linf at 8/255"] and "not evaluated" in failed["fgsm-linf at 16/255"]
+    assert (
+        "below the threshold 1.01" in failed["pgd-linf at 8/255"] and "not evaluated" in failed["fgsm-linf at 16/255"]
+    )
     assert root.get("tests") == str(2 * len(EPS) + 1) and root.get("failures") == "2"
     with pytest.raises(ConfigError, match="not a number"):
         Thresholds.from_mapping({"pgd": {"2/255": "high"}})
@@ -137,7 +165,11 @@ def test_gallery_keeps_pixels_of_the_first_samples_at_the_largest_budget(run: Re
     np.testing.assert_array_equal(g.clean, run.gallery.clean)
     for adv in g.adversarial.values():
         assert np.abs(adv - g.clean).max() <= 8 / 255 + 1e-6 and adv.min() >= 0.0 and adv.max() <= 1.0
-    broken = run.rows[(run.rows["attack"] == "pgd-linf") & (run.rows["eps"] == run.rows["eps"].max()) & (run.rows["sample"] < GALLERY_SIZE)]
+    broken = run.rows[
+        (run.rows["attack"] == "pgd-linf")
+        & (run.rows["eps"] == run.rows["eps"].max())
+        & (run.rows["sample"] < GALLERY_SIZE)
+    ]
     changed = np.abs(g.adversarial["pgd-linf"] - g.clean).reshape(GALLERY_SIZE, -1).max(axis=1) > 0
     clean_ok = run.clean.set_index("sample").loc[list(range(GALLERY_SIZE)), "correct"].to_numpy(dtype=bool)
     assert not changed[~clean_ok].any(), "samples wrong when clean are never attacked"
@@ -150,8 +182,14 @@ def test_gallery_of_3d_and_rgb_images() -> None:
     assert g.clean.shape == (3, 1, 6, 7)
     np.testing.assert_array_equal(g.clean, vol[:, :, 2].numpy())
     assert middle_slice(np.zeros((2, 3, 4, 5))).shape == (2, 3, 4, 5)
-    rgb = Gallery(np.array([0, 1]), np.random.rand(2, 3, 8, 8).astype(np.float32), {"pgd-linf": np.random.rand(2, 3, 8, 8).astype(np.float32)})
-    clean = pd.DataFrame({"sample": [0, 1], "y_0": [1, 0], "y_1": [0, 0], "pred_0": [1, 1], "pred_1": [0, 1], "correct": [True, False]})
+    rgb = Gallery(
+        np.array([0, 1]),
+        np.random.rand(2, 3, 8, 8).astype(np.float32),
+        {"pgd-linf": np.random.rand(2, 3, 8, 8).astype(np.float32)},
+    )
+    clean = pd.DataFrame(
+        {"sample": [0, 1], "y_0": [1, 0], "y_1": [0, 0], "pred_0": [1, 1], "pred_1": [0, 1], "correct": [True, False]}
+    )
     rows = clean.assign(attack="pgd-linf", eps=0.1)
     fig = gallery_figure(rgb, "pgd-linf", clean, rows, ["effusion", "mass"])
     assert fig.axes[0].get_title().startswith("#0 true: effusion")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from medrobust.harness.cli import main
-from medrobust.harness.reports.privacy import redact_paths
+from medrobust.cli.commands import main
+from medrobust.results.privacy import redact_paths
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402
@@ -92,15 +92,52 @@ def test_no_patient_identifier_reaches_any_results_file(tmp_path: Path) -> None:
     labels = _write_study(root, n)
     out = tmp_path / "results"
     args = [
-        "run", "--model", "smallcnn", "--num-classes", "2", "--data", "dicom",
-        "-D", f"root={root}", "-D", f"labels={labels}", "-D", "size=28", "-D", "window=minmax", "-D", "on_error=skip",
-        "--attack", "fgsm", "--attack", "pgd:steps=2", "--eps", "0,2/255,8/255",
-        "--subgroup", "sex", "--bootstrap", "0", "--device", "cpu", "--out", str(out), "--quiet",
+        "run",
+        "--model",
+        "smallcnn",
+        "--num-classes",
+        "2",
+        "--data",
+        "dicom",
+        "-D",
+        f"root={root}",
+        "-D",
+        f"labels={labels}",
+        "-D",
+        "size=28",
+        "-D",
+        "window=minmax",
+        "-D",
+        "on_error=skip",
+        "--attack",
+        "fgsm",
+        "--attack",
+        "pgd:steps=2",
+        "--eps",
+        "0,2/255,8/255",
+        "--subgroup",
+        "sex",
+        "--bootstrap",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     files = _texts(out)
-    for expected in ("report.html", "summary.json", "manifest.json", "samples.csv", "rows.csv", "gallery.npz", "junit.xml", "summary.md"):
+    for expected in (
+        "report.html",
+        "summary.json",
+        "manifest.json",
+        "samples.csv",
+        "rows.csv",
+        "gallery.npz",
+        "junit.xml",
+        "summary.md",
+    ):
         assert expected in files, f"{expected} missing from {sorted(files)}"
     leaks = [(token, rel) for token in _identifiers(n) for rel, data in files.items() if token.encode() in data]
     assert not leaks, f"patient identifiers in the results folder: {leaks}"

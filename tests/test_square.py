@@ -73,7 +73,9 @@ def test_more_queries_never_weaker(binary_model, batch) -> None:  # type: ignore
 @pytest.mark.parametrize(("norm", "eps"), [("linf", 50.0), ("l2", 2000.0)])
 def test_3d_volumes_and_wide_bounds(norm: str, eps: float) -> None:
     torch.manual_seed(0)
-    model = ModelAdapter(SmallCNN(1, 2, spatial_dims=3), "multiclass", bounds=(-1000.0, 1000.0), std=500.0, input_shape=(1, 12, 12, 12))
+    model = ModelAdapter(
+        SmallCNN(1, 2, spatial_dims=3), "multiclass", bounds=(-1000.0, 1000.0), std=500.0, input_shape=(1, 12, 12, 12)
+    )
     x = torch.rand(4, 1, 12, 12, 12) * 2000 - 1000
     y = model.head.predict(model.logits(x))
     out = Square(norm, queries=15).run(model, x, y, eps)

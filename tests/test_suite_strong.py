@@ -12,12 +12,13 @@ from click.testing import CliRunner
 
 import medrobust
 from medrobust.attacks import APGD, Square
+from medrobust.attacks.suite import Suite, build_suite, strong_suite
+from medrobust.cli.commands import STRICT_EXIT, main
 from medrobust.datasets.base import collate
 from medrobust.datasets.synthetic import synthetic
+from medrobust.engine.combine import combine_rows
 from medrobust.errors import ConfigError
-from medrobust.harness.cli import STRICT_EXIT, main
-from medrobust.harness.suites import Suite, build_suite, combine_rows, strong_suite
-from medrobust.models.heads import make_head
+from medrobust.heads import make_head
 
 FAST = {"name": "strong", "steps": 10, "queries": 60}
 
@@ -104,8 +105,22 @@ def _cli(tmp_path: Path, *args: str) -> tuple[int, str, dict]:  # type: ignore[t
     out = tmp_path / "run"
     result = CliRunner().invoke(
         main,
-        ["run", *args, "--n", "8", "--eps", "0,2/255,8/255", "--bootstrap", "0", "--quiet", "--out", str(out),
-         "--suite", "strong:steps=5,queries=20", "--strict"],
+        [
+            "run",
+            *args,
+            "--n",
+            "8",
+            "--eps",
+            "0,2/255,8/255",
+            "--bootstrap",
+            "0",
+            "--quiet",
+            "--out",
+            str(out),
+            "--suite",
+            "strong:steps=5,queries=20",
+            "--strict",
+        ],
     )
     summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
     return result.exit_code, result.output, summary
@@ -116,8 +131,34 @@ def _cli(tmp_path: Path, *args: str) -> tuple[int, str, dict]:  # type: ignore[t
     [
         ("--model", "demo"),
         ("--model", "smallcnn", "--head", "binary", "--num-classes", "1", "-D", "n=32"),
-        ("--model", "smallcnn", "--head", "multilabel", "--num-classes", "3", "--data", "synthetic", "-D", "task=multilabel", "-D", "n=32"),
-        ("--model", "smallcnn", "--spatial-dims", "3", "--data", "synthetic", "-D", "spatial_dims=3", "-D", "size=16", "-D", "n=16"),
+        (
+            "--model",
+            "smallcnn",
+            "--head",
+            "multilabel",
+            "--num-classes",
+            "3",
+            "--data",
+            "synthetic",
+            "-D",
+            "task=multilabel",
+            "-D",
+            "n=32",
+        ),
+        (
+            "--model",
+            "smallcnn",
+            "--spatial-dims",
+            "3",
+            "--data",
+            "synthetic",
+            "-D",
+            "spatial_dims=3",
+            "-D",
+            "size=16",
+            "-D",
+            "n=16",
+        ),
     ],
     ids=["demo", "binary-1-logit", "multilabel", "3d"],
 )
@@ -131,9 +172,22 @@ def test_cli_strong_strict(tmp_path: Path, args: tuple[str, ...]) -> None:
 
 def test_cli_strict_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binary_model) -> None:  # type: ignore[no-untyped-def]
     """A deliberately weak PGD (tiny steps) is weaker than FGSM: --strict turns that into exit 3."""
-    monkeypatch.setattr("medrobust.harness.demo.demo_model", lambda seed=0: binary_model)
-    weak = ["--model", "demo", "--attack", "fgsm", "--attack", "pgd:steps=1,rel_stepsize=0.001,random_start=false",
-            "--n", "16", "--eps", "0,8/255", "--bootstrap", "0", "--quiet"]
+    monkeypatch.setattr("medrobust.engine.demo.demo_model", lambda seed=0: binary_model)
+    weak = [
+        "--model",
+        "demo",
+        "--attack",
+        "fgsm",
+        "--attack",
+        "pgd:steps=1,rel_stepsize=0.001,random_start=false",
+        "--n",
+        "16",
+        "--eps",
+        "0,8/255",
+        "--bootstrap",
+        "0",
+        "--quiet",
+    ]
     runner = CliRunner()
     strict = runner.invoke(main, ["run", *weak, "--out", str(tmp_path / "a"), "--strict"])
     assert strict.exit_code == STRICT_EXIT, strict.output

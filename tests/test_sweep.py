@@ -91,11 +91,15 @@ def test_results_folder_roundtrip(binary_model: ModelAdapter, binary_test_data, 
     assert loaded.metric("fgsm", 2 / 255) == pytest.approx(res.metric("fgsm", 2 / 255))
     m = loaded.manifest
     assert m["model"]["fingerprint"] and m["data"]["fingerprint"]
-    assert m["libraries"]["torch"] == torch.__version__.split("+")[0] or m["libraries"]["torch"].startswith(torch.__version__[:4])
+    assert m["libraries"]["torch"] == torch.__version__.split("+")[0] or m["libraries"]["torch"].startswith(
+        torch.__version__[:4]
+    )
     assert "clean" in m["seconds"] and "fgsm-linf" in m["seconds"]
 
 
-def test_interrupted_run_resumes_to_the_same_numbers(binary_model: ModelAdapter, binary_test_data, tmp_path: Path) -> None:
+def test_interrupted_run_resumes_to_the_same_numbers(
+    binary_model: ModelAdapter, binary_test_data, tmp_path: Path
+) -> None:
     kw = dict(eps=[0, "2/255", "4/255"], bootstrap=0, batch_size=64, seed=5)
     full = medrobust.evaluate(binary_model, binary_test_data, [PGD(steps=4)], **kw)  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
@@ -114,7 +118,9 @@ def test_interrupted_run_resumes_to_the_same_numbers(binary_model: ModelAdapter,
 def test_multilabel_and_one_logit_heads(binary_model_1logit: ModelAdapter, multilabel_model: ModelAdapter) -> None:
     res = medrobust.evaluate(binary_model_1logit, synthetic(100, seed=99), ["pgd"], [0, "8/255"], bootstrap=0)
     assert res.summary["task"] == "binary" and res.curve("pgd")[1]["robust_accuracy"] < res.clean_accuracy
-    ml = medrobust.evaluate(multilabel_model, synthetic(100, task="multilabel", seed=99), ["fgsm", "pgd"], [0, "4/255"], bootstrap=0)
+    ml = medrobust.evaluate(
+        multilabel_model, synthetic(100, task="multilabel", seed=99), ["fgsm", "pgd"], [0, "4/255"], bootstrap=0
+    )
     b = ml.curve("pgd")[1]
     assert set(b["per_label_auroc"]) == {"lesion", "calcification", "edema"}
     assert b["robust_accuracy"] <= ml.clean_accuracy

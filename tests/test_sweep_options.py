@@ -12,7 +12,7 @@ from medrobust import ConfigError, Results, evaluate
 from medrobust.attacks.fgsm import FGSM
 from medrobust.attacks.pgd import PGD
 from medrobust.datasets.base import ArrayDataset, MedicalDataset
-from medrobust.harness.sweep import SweepOptions
+from medrobust.engine.sweep import SweepOptions
 from medrobust.models.adapter import ModelAdapter
 
 EPS = (0, "1/255", "2/255", "4/255", "8/255")
@@ -27,7 +27,9 @@ def small_data(binary_test_data: ArrayDataset) -> MedicalDataset:
     return binary_test_data.subset(64, seed=0)
 
 
-def test_parallel_schedule_is_monotone_within_budget_and_matches_fgsm(binary_model: ModelAdapter, small_data: MedicalDataset) -> None:
+def test_parallel_schedule_is_monotone_within_budget_and_matches_fgsm(
+    binary_model: ModelAdapter, small_data: MedicalDataset
+) -> None:
     attacks = [FGSM(), PGD(steps=3)]
     base = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False)
     par = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False, schedule="parallel")
@@ -49,7 +51,9 @@ def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, smal
     model = copy.deepcopy(binary_model)
     conv = next(m for m in model.model.modules() if isinstance(m, torch.nn.Conv2d))
     layouts: list[bool] = []
-    hook = conv.register_forward_pre_hook(lambda mod, _: layouts.append(mod.weight.is_contiguous(memory_format=torch.channels_last)))
+    hook = conv.register_forward_pre_hook(
+        lambda mod, _: layouts.append(mod.weight.is_contiguous(memory_format=torch.channels_last))
+    )
     cl = evaluate(model, small_data, attacks, EPS, bootstrap=0, verify=False, channels_last=True)
     hook.remove()
     assert any(layouts), "channels-last was never applied during the sweep"
@@ -58,7 +62,9 @@ def test_bf16_and_channels_last_agree_with_fp32(binary_model: ModelAdapter, smal
     base32 = evaluate(binary_model, small_data, attacks, EPS, bootstrap=0, verify=False, n=32)
     for label in ("fgsm-linf", "pgd-linf"):
         assert _curve(cl, label) == pytest.approx(_curve(base, label), abs=1 / 64 + 1e-9)
-        assert _curve(bf, label) == pytest.approx(_curve(base32, label), abs=0.1)  # bf16 on a CPU is slow: fewer samples
+        assert _curve(bf, label) == pytest.approx(
+            _curve(base32, label), abs=0.1
+        )  # bf16 on a CPU is slow: fewer samples
     assert bf.manifest["config"]["precision"] == "bf16"
     assert bf.clean_accuracy == pytest.approx(base32.clean_accuracy, abs=0.05)
 

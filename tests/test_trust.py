@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import medrobust
+from medrobust.engine.trust import chance_accuracy, probe_determinism, run_checks
 from medrobust.errors import ModelError
-from medrobust.harness.trust import chance_accuracy, probe_determinism, run_checks
 from medrobust.models.adapter import ModelAdapter
 
 FAST_SUITE = {"name": "strong", "steps": 10, "queries": 60}
@@ -66,7 +66,9 @@ def _codes(res: medrobust.Results) -> set[str]:
 
 @pytest.fixture(scope="module")
 def ordinary(binary_model, binary_test_data) -> medrobust.Results:  # type: ignore[no-untyped-def]
-    return medrobust.evaluate(binary_model, binary_test_data, attacks=["fgsm", "pgd"], eps=EPS, suite=FAST_SUITE, n=64, bootstrap=0)
+    return medrobust.evaluate(
+        binary_model, binary_test_data, attacks=["fgsm", "pgd"], eps=EPS, suite=FAST_SUITE, n=64, bootstrap=0
+    )
 
 
 def test_silent_on_an_ordinary_trained_model(ordinary: medrobust.Results) -> None:
@@ -87,7 +89,9 @@ def test_quantised_model_fires_gradient_and_chance_checks(binary_model, binary_t
 
 def test_quantised_model_black_box_stronger(binary_model, binary_test_data) -> None:  # type: ignore[no-untyped-def]
     masked = _wrap(Quantised(binary_model.model), binary_model)
-    res = medrobust.evaluate(masked, binary_test_data, attacks=["pgd"], eps=(0, "16/255"), suite=FAST_SUITE, n=32, bootstrap=0)
+    res = medrobust.evaluate(
+        masked, binary_test_data, attacks=["pgd"], eps=(0, "16/255"), suite=FAST_SUITE, n=32, bootstrap=0
+    )
     assert "black-box-stronger" in _codes(res)
     assert res.metric("square-linf", 16 / 255) < res.metric("apgd-ce-linf", 16 / 255)
 
@@ -97,7 +101,9 @@ def test_saturated_logits(binary_model, binary_test_data) -> None:  # type: igno
     res = medrobust.evaluate(sat, binary_test_data, attacks=["fgsm", "pgd"], eps=EPS, n=64, bootstrap=0)
     assert {"vanishing-gradients", "not-falling-to-chance"} <= _codes(res)
     assert "saturates" in next(w["message"] for w in res.warnings if w["code"] == "vanishing-gradients")
-    calm = medrobust.evaluate(sat, binary_test_data, attacks=["fgsm", "pgd"], eps=EPS, n=64, bootstrap=0, known_robust=True)
+    calm = medrobust.evaluate(
+        sat, binary_test_data, attacks=["fgsm", "pgd"], eps=EPS, n=64, bootstrap=0, known_robust=True
+    )
     assert "not-falling-to-chance" not in _codes(calm) and "vanishing-gradients" in _codes(calm)
 
 
@@ -115,7 +121,9 @@ def test_randomised_model_warns_instead_of_failing(binary_model, binary_test_dat
 # -- on summaries ------------------------------------------------------------
 
 
-def _summary(curves: dict[str, list[tuple[float, float]]], clean: float = 0.95, n: int = 100, **trust: Any) -> dict[str, Any]:
+def _summary(
+    curves: dict[str, list[tuple[float, float]]], clean: float = 0.95, n: int = 100, **trust: Any
+) -> dict[str, Any]:
     attacks = {
         name: {"budgets": [{"eps": e, "label": f"{round(e * 255)}/255", "robust_accuracy": a} for e, a in pts]}
         for name, pts in curves.items()
@@ -132,7 +140,9 @@ def test_zero_budget_and_fgsm_checks() -> None:
     assert _fired(_summary({"pgd-linf": [(0.0, 0.9)]})) == ["zero-budget-mismatch"]
     weak = _summary({"fgsm-linf": [(0.0, 0.95), (2 / 255, 0.5)], "pgd-linf": [(0.0, 0.95), (2 / 255, 0.6)]})
     assert _fired(weak) == ["iterative-weaker-than-fgsm"]
-    blackbox = _summary({"fgsm-linf": [(0.0, 0.95), (2 / 255, 0.5)], "art:SquareAttack-linf": [(0.0, 0.95), (2 / 255, 0.6)]})
+    blackbox = _summary(
+        {"fgsm-linf": [(0.0, 0.95), (2 / 255, 0.5)], "art:SquareAttack-linf": [(0.0, 0.95), (2 / 255, 0.6)]}
+    )
     assert _fired(blackbox) == []  # a black-box attack may be weaker than FGSM
 
 
@@ -146,7 +156,9 @@ def test_chance_check_threshold_and_scope() -> None:
     assert _fired(_summary({"pgd-l2": [(0.0, 0.95), (1.0, 0.9)]})) == []  # L-inf only
     hu = _summary({"pgd-linf": [(0.0, 0.95), (40.0, 0.9)]}, bounds=[-1000.0, 3000.0])
     assert _fired(hu) == []  # 40 HU is below 8/255 of a 4000 HU range
-    assert _fired(_summary({"pgd-linf": [(0.0, 0.95), (130.0, 0.9)]}, bounds=[-1000.0, 3000.0])) == ["not-falling-to-chance"]
+    assert _fired(_summary({"pgd-linf": [(0.0, 0.95), (130.0, 0.9)]}, bounds=[-1000.0, 3000.0])) == [
+        "not-falling-to-chance"
+    ]
 
 
 def test_gradient_check() -> None:
@@ -171,7 +183,9 @@ def test_black_box_check() -> None:
 
 def test_randomness_check() -> None:
     ok = {"pgd-linf": [(0.0, 0.95)]}
-    assert _fired(_summary(ok, determinism={"probed": 8, "deterministic": False, "max_abs_diff": 0.3})) == ["random-outputs"]
+    assert _fired(_summary(ok, determinism={"probed": 8, "deterministic": False, "max_abs_diff": 0.3})) == [
+        "random-outputs"
+    ]
     assert _fired(_summary(ok, determinism={"probed": 8, "deterministic": True, "max_abs_diff": 0.0})) == []
 
 

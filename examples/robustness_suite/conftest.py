@@ -34,7 +34,7 @@ def robustness_model() -> ModelAdapter:
             input_shape=(1, 28, 28),
             name="lesion-cnn",
         )
-    from medrobust.harness.demo import demo_model
+    from medrobust.models.demo import demo_model
 
     return demo_model()  # no checkpoint given: train the demo CNN on synthetic lesions
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from medrobust import Results
-from medrobust.harness.assertions import assert_robust
+from medrobust.gates.assertions import assert_robust
 
 N = int(os.environ.get("ROBUSTNESS_N", "156"))
 
@@ -38,11 +38,20 @@ def _model(root: Path) -> Any:
     weights = os.environ.get("BREAST_MODEL_WEIGHTS")
     if weights:
         return build_model(
-            "smallcnn", weights=weights, num_classes=2, head="binary", mean=[0.33], std=[0.2], input_shape=(1, 28, 28), name="breast-cnn"
+            "smallcnn",
+            weights=weights,
+            num_classes=2,
+            head="binary",
+            mean=[0.33],
+            std=[0.2],
+            input_shape=(1, 28, 28),
+            name="breast-cnn",
         )
     train = build_dataset("medmnist", subset="breastmnist", root=root, split="train")
     torch.manual_seed(0)
-    model = ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, mean=0.33, std=0.2, input_shape=(1, 28, 28), name="breast-cnn")
+    model = ModelAdapter(
+        SmallCNN(1, 2), "binary", num_outputs=2, mean=0.33, std=0.2, input_shape=(1, 28, 28), name="breast-cnn"
+    )
     train_classifier(model, train, model.head, epochs=10, seed=0)  # through the adapter: normalisation included
     return model
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from medrobust import Results
-from medrobust.harness.assertions import assert_robust
+from medrobust.gates.assertions import assert_robust
 
 
 @pytest.mark.robustness(attack="pgd", eps="1/255", min_accuracy=0.85)

@@ -15,8 +15,8 @@ import torch
 
 from medrobust.datasets.registry import build_dataset
 from medrobust.datasets.synthetic import synthetic
+from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import make_head
 from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
 
@@ -26,7 +26,9 @@ log = logging.getLogger("make_example_models")
 def main() -> None:
     """Write lesion-cnn.pt, and breast-cnn.pt where ``$MEDROBUST_DATA/medmnist/breastmnist.npz`` exists."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path(os.environ.get("MEDROBUST_MODELS", "medrobust-results/models")))
+    parser.add_argument(
+        "--out", type=Path, default=Path(os.environ.get("MEDROBUST_MODELS", "medrobust-results/models"))
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out.mkdir(parents=True, exist_ok=True)

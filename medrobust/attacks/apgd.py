@@ -27,7 +27,7 @@ from medrobust.attacks.norms import (
     random_start,
 )
 from medrobust.errors import ConfigError
-from medrobust.models.heads import Head, HeadKind
+from medrobust.heads import Head, HeadKind
 
 ApgdLoss = Literal["ce", "dlr", "margin"]
 LOSSES: tuple[ApgdLoss, ...] = ("ce", "dlr", "margin")
@@ -155,10 +155,20 @@ class APGD(IterativeAttack):
         # per-sample state, compacted together (the ``active`` rows of the batch)
         s: dict[str, Tensor] = {
             "active": torch.arange(n, device=dev),
-            "x": x, "y": y, "e": e, "xa": xa, "prev": xa.clone(), "grad": grad,
-            "best_x": xa.clone(), "best_grad": grad.clone(), "best_loss": loss.clone(),
-            "step": 2.0 * e, "last_loss": loss.clone(), "increases": torch.zeros(n, device=dev),
-            "best_at_check": loss.clone(), "reduced": torch.ones(n, dtype=torch.bool, device=dev),
+            "x": x,
+            "y": y,
+            "e": e,
+            "xa": xa,
+            "prev": xa.clone(),
+            "grad": grad,
+            "best_x": xa.clone(),
+            "best_grad": grad.clone(),
+            "best_loss": loss.clone(),
+            "step": 2.0 * e,
+            "last_loss": loss.clone(),
+            "increases": torch.zeros(n, device=dev),
+            "best_at_check": loss.clone(),
+            "reduced": torch.ones(n, dtype=torch.bool, device=dev),
         }
         marks = set(checkpoints(self.steps))
         last_mark = 0
@@ -166,7 +176,9 @@ class APGD(IterativeAttack):
         for i in range(self.steps):
             a = 1.0 if i == 0 else 0.75
             xa, prev = s["xa"], s["prev"]
-            z = clip_to_ball(xa + s["step"] * ascent_direction(s["grad"], self.norm), s["x"], s["e"], self.norm, model.bounds)
+            z = clip_to_ball(
+                xa + s["step"] * ascent_direction(s["grad"], self.norm), s["x"], s["e"], self.norm, model.bounds
+            )
             nxt = clip_to_ball(xa + a * (z - xa) + (1 - a) * (xa - prev), s["x"], s["e"], self.norm, model.bounds)
             s["prev"], s["xa"] = xa, nxt
             logits, loss, grad = _evaluate(model, nxt, s["y"], fn)

@@ -23,9 +23,20 @@ from medrobust.errors import ConfigError
 # ART attacks that only accept 2D images (N, C, H, W); 3D volumes get a clear error.
 IMAGE_ONLY = frozenset(
     {
-        "SquareAttack", "SpatialTransformation", "ShadowAttack", "PixelAttack", "ThresholdAttack",
-        "GeoDA", "SimBA", "AdversarialPatch", "AdversarialPatchPyTorch", "AdversarialPatchNumpy",
-        "LaserAttack", "GRAPHITEBlackbox", "GRAPHITEWhiteboxPyTorch", "FeatureAdversariesPyTorch",
+        "SquareAttack",
+        "SpatialTransformation",
+        "ShadowAttack",
+        "PixelAttack",
+        "ThresholdAttack",
+        "GeoDA",
+        "SimBA",
+        "AdversarialPatch",
+        "AdversarialPatchPyTorch",
+        "AdversarialPatchNumpy",
+        "LaserAttack",
+        "GRAPHITEBlackbox",
+        "GRAPHITEWhiteboxPyTorch",
+        "FeatureAdversariesPyTorch",
     }
 )
 _GRADIENT_MIXINS = ("LossGradientsMixin", "ClassGradientsMixin")
@@ -104,8 +115,14 @@ class ArtAttack(Attack):
 
     def describe(self) -> dict[str, object]:
         """Parameters for the run manifest."""
-        return {"attack": self.attack, "params": dict(self.params), "eps_step_rel": self.eps_step_rel,
-                "seed": self.seed, "target": self.target, "black_box": self.black_box}
+        return {
+            "attack": self.attack,
+            "params": dict(self.params),
+            "eps_step_rel": self.eps_step_rel,
+            "seed": self.seed,
+            "target": self.target,
+            "black_box": self.black_box,
+        }
 
     def check(self, model: AttackableModel, x: Tensor) -> None:
         """Clear errors, before ART runs, where ART cannot serve this model or input."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import torch
 from torch import Tensor
 
 from medrobust.attacks.norms import Norm
-from medrobust.models.heads import Head
+from medrobust.heads import Head
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """Per-sample loss (N,) from logits and labels; attacks maximise it."""
@@ -77,8 +78,36 @@ class Attack(ABC):
         return f"{self.name}-{self.norm}"
 
     def describe(self) -> dict[str, object]:
-        """Parameters for the run manifest."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and not callable(v)}
+        """Parameters for the run manifest and the run key; callables (a custom loss) by fingerprint."""
+        return {
+            k: callable_fingerprint(v) if callable(v) else v for k, v in vars(self).items() if not k.startswith("_")
+        }
+
+
+UNFINGERPRINTABLE = "unfingerprintable:"
+"""Prefix of the fingerprint of a callable whose behaviour cannot be read (a resumed run refuses it)."""
+
+
+def callable_fingerprint(fn: object) -> str:
+    """``module.qualname#sha256`` of a function's bytecode, constants and closure; else unfingerprintable.
+
+    Two different losses never share a run key, so a resumed run cannot return another
+    attack's rows. A callable object without readable code gets :data:`UNFINGERPRINTABLE`.
+    """
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return f"{UNFINGERPRINTABLE}{name}"
+    h = hashlib.sha256(code.co_code)
+    h.update(repr(code.co_consts).encode())
+    h.update(repr(code.co_names).encode())
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        h.update((callable_fingerprint(value) if callable(value) else repr(value)).encode())
+    return f"{name}#{h.hexdigest()[:16]}"
 
 
 def objective(model: AttackableModel, loss: LossFn | None, targeted: bool) -> LossFn:

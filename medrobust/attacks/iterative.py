@@ -21,13 +21,15 @@ from medrobust.attacks.base import (
     objective,
 )
 from medrobust.attacks.norms import per_sample
-from medrobust.models.heads import Head
+from medrobust.heads import Head
 
 OnceFn = Callable[[Tensor, Tensor, Tensor, Tensor | None], tuple[Tensor, Tensor, Tensor, Tensor]]
 """One run on (x, y, eps, start) returning (x_adv, logits, success, loss) per sample."""
 
 
-def best_of_restarts(once: OnceFn, x: Tensor, y: Tensor, e: Tensor, restarts: int, start: Tensor | None = None) -> AttackOutput:
+def best_of_restarts(
+    once: OnceFn, x: Tensor, y: Tensor, e: Tensor, restarts: int, start: Tensor | None = None
+) -> AttackOutput:
     """Run ``once`` up to ``restarts`` times, each on the samples no run has broken yet.
 
     Only the first run uses ``start``; later runs start afresh. One synchronisation per

@@ -44,9 +44,7 @@ def ascent_direction(grad: Tensor, norm: Norm) -> Tensor:
     return grad / (n + _TINY)
 
 
-def random_start(
-    x: Tensor, eps: Tensor, norm: Norm, generator: torch.Generator | None
-) -> Tensor:
+def random_start(x: Tensor, eps: Tensor, norm: Norm, generator: torch.Generator | None) -> Tensor:
     """A random point in the ``norm`` ball around ``x`` (uniform in L-inf; random radius in L2)."""
     if norm == "linf":
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)

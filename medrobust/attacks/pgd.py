@@ -21,7 +21,7 @@ from medrobust.attacks.norms import (
     clip_to_ball,
     random_start,
 )
-from medrobust.models.heads import Head
+from medrobust.heads import Head
 
 
 class PGD(IterativeAttack):

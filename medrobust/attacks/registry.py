@@ -36,7 +36,7 @@ def build_attack(name: str, **params: Any) -> Attack:
     """Build the attack called ``name`` with ``params``; clear errors for unknown names."""
     factory: AttackFactory | None
     if name.lower().startswith(ART_PREFIX):
-        factory = functools.partial(ArtAttack, name[len(ART_PREFIX):])
+        factory = functools.partial(ArtAttack, name[len(ART_PREFIX) :])
     else:
         factory = _REGISTRY.get(name.lower())
     if factory is None:

@@ -19,7 +19,18 @@ from medrobust.attacks.base import Attack, AttackableModel, AttackOutput, make_g
 from medrobust.attacks.norms import check_norm, clip_to_ball, per_sample
 
 # (upper bound of the rescaled iteration, divisor of p_init), from the reference code
-_SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256), (10000, 512))
+_SCHEDULE = (
+    (10, 1),
+    (50, 2),
+    (200, 4),
+    (500, 8),
+    (1000, 16),
+    (2000, 32),
+    (4000, 64),
+    (6000, 128),
+    (8000, 256),
+    (10000, 512),
+)
 
 
 def p_schedule(p_init: float, it: int, queries: int) -> float:
@@ -123,7 +134,13 @@ def _linf_init(x: Tensor, e: Tensor, gen: torch.Generator, bounds: tuple[float, 
 
 
 def _linf_step(
-    best: Tensor, x: Tensor, e: Tensor, p_init: float, it: int, queries: int, gen: torch.Generator,
+    best: Tensor,
+    x: Tensor,
+    e: Tensor,
+    p_init: float,
+    it: int,
+    queries: int,
+    gen: torch.Generator,
     bounds: tuple[float, float],
 ) -> Tensor:
     """Set one random square (cube) per sample to +-eps, one sign per channel."""
@@ -151,8 +168,15 @@ def _l2_init(x: Tensor, e: Tensor, gen: torch.Generator, host: random.Random, bo
 
 
 def _l2_step(
-    best: Tensor, x: Tensor, e: Tensor, p_init: float, it: int, queries: int, gen: torch.Generator,
-    host: random.Random, bounds: tuple[float, float],
+    best: Tensor,
+    x: Tensor,
+    e: Tensor,
+    p_init: float,
+    it: int,
+    queries: int,
+    gen: torch.Generator,
+    host: random.Random,
+    bounds: tuple[float, float],
 ) -> Tensor:
     """Move mass from a second window into a first: a new pseudo-Gaussian patch, norm kept at eps."""
     spatial = tuple(x.shape[2:])

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from medrobust.errors import DataError
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 
 Sample = tuple[Tensor, Tensor, dict[str, str]]
 
@@ -34,6 +34,14 @@ class DataInfo:
     spatial_dims: int = 2
     units: str = "intensity in [0, 1]"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, HeadKind):  # "multiclass" as a user writes it
+            try:
+                object.__setattr__(self, "task", HeadKind(str(self.task).lower()))
+            except ValueError:
+                kinds = ", ".join(k.value for k in HeadKind)
+                raise DataError(self.name, f"unknown task {self.task!r}; choose from {kinds}") from None
 
     @property
     def num_classes(self) -> int:
@@ -123,7 +131,9 @@ class ArrayDataset(MedicalDataset):
         validate_arrays(self.images, self.label_array, info, source or info.name)
         for key, vals in self.meta.items():
             if len(vals) != len(self.images):
-                raise DataError(source or info.name, f"meta column {key!r} has {len(vals)} values for {len(self.images)} images")
+                raise DataError(
+                    source or info.name, f"meta column {key!r} has {len(vals)} values for {len(self.images)} images"
+                )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -156,7 +166,7 @@ def validate_arrays(images: Tensor, labels: np.ndarray, info: DataInfo, source: 
     if images.ndim != info.spatial_dims + 2:
         raise DataError(
             source,
-            f"expected images of shape (N, C, {'H, W' if info.spatial_dims == 2 else 'D, H, W'}), got {tuple(images.shape)}",
+            f"expected images of shape (N, C, {'H, W' if info.spatial_dims == 2 else 'D, H, W'}), got {tuple(images.shape)}",  # noqa: E501
         )
     if len(labels) != images.shape[0]:
         raise DataError(source, f"{images.shape[0]} images but {len(labels)} labels")
@@ -168,7 +178,7 @@ def validate_arrays(images: Tensor, labels: np.ndarray, info: DataInfo, source: 
     if float(images.min()) < lo - 1e-6 or float(images.max()) > hi + 1e-6:
         raise DataError(
             source,
-            f"pixel values span [{float(images.min()):.4g}, {float(images.max()):.4g}], outside the declared bounds {info.bounds}",
+            f"pixel values span [{float(images.min()):.4g}, {float(images.max()):.4g}], outside the declared bounds {info.bounds}",  # noqa: E501
         )
     problem = check_label_values(labels, info)
     if problem:

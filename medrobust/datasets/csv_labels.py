@@ -18,11 +18,14 @@ import pandas as pd
 
 from medrobust.datasets.policy import BadFiles
 from medrobust.errors import ConfigError, DataError
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 
 log = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(r"patient|name|birth|date|accession|mrn|(^|[_\s-])uid|instanceuid|ssn|address|phone|(^|[_\s-])id($|[_\s-])|^file$|^path$", re.IGNORECASE)
+_IDENTIFIER = re.compile(
+    r"patient|name|birth|date|accession|mrn|(^|[_\s-])uid|instanceuid|ssn|address|phone|(^|[_\s-])id($|[_\s-])|^file$|^path$",
+    re.IGNORECASE,
+)
 
 
 def looks_identifying(column: str) -> bool:
@@ -163,7 +166,10 @@ def read_labels(
         raise DataError(str(p), f"needs a column naming each sample, one of {list(keys)}; it has {list(frame.columns)}")
     if label_columns is None:
         if "label" not in frame.columns:
-            raise DataError(str(p), f"has no 'label' column; name the label column(s) with label_columns (it has {list(frame.columns)})")
+            raise DataError(
+                str(p),
+                f"has no 'label' column; name the label column(s) with label_columns (it has {list(frame.columns)})",
+            )
         label_columns = ["label"]
     cols = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     missing = [c for c in cols if c not in frame.columns]
@@ -188,14 +194,18 @@ def read_labels(
     return LabelTable(p, key_column, rows, spec, meta)
 
 
-def _meta_columns(frame: pd.DataFrame, path: Path, exclude: set[str], requested: Sequence[str] | None) -> tuple[str, ...]:
+def _meta_columns(
+    frame: pd.DataFrame, path: Path, exclude: set[str], requested: Sequence[str] | None
+) -> tuple[str, ...]:
     """Requested subgroup columns (never identifiers), or every other non-identifying column."""
     if requested is not None:
         for c in requested:
             if c not in frame.columns:
                 raise DataError(str(path), f"meta column {c!r} not found; it has {list(frame.columns)}")
             if looks_identifying(c):
-                raise ConfigError(f"{path}: column {c!r} looks like a patient identifier and cannot be used as metadata")
+                raise ConfigError(
+                    f"{path}: column {c!r} looks like a patient identifier and cannot be used as metadata"
+                )
         return tuple(requested)
     dropped = [c for c in frame.columns if c not in exclude and looks_identifying(c)]
     if dropped:

@@ -62,7 +62,15 @@ def dicom(
         raise DataError(str(base), "DICOM folder not found")
     intensity = parse_intensity(window, bounds, default="voi", allow_voi=True)
     bad = BadFiles(on_error)
-    table = read_labels(labels, keys=KEY_COLUMNS, bad=bad, label_columns=label_columns, task=task, label_names=label_names, meta_columns=meta_columns)
+    table = read_labels(
+        labels,
+        keys=KEY_COLUMNS,
+        bad=bad,
+        label_columns=label_columns,
+        task=task,
+        label_names=label_names,
+        meta_columns=meta_columns,
+    )
     kind = next(k for k in KEY_COLUMNS if normalize_column(k) == normalize_column(table.key_column))
     entries: list[Entry] = []
     if kind == "file":
@@ -71,7 +79,9 @@ def dicom(
             if not path.is_file():
                 bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
                 continue
-            entries.append(Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, intensity, age_band), row.meta))
+            entries.append(
+                Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, intensity, age_band), row.meta)
+            )
     else:
         by_sop, by_series = _scan(base, bad)
         index = by_sop if kind == "SOPInstanceUID" else by_series
@@ -81,10 +91,22 @@ def dicom(
                 bad.report(table.source(row), f"names a {kind} that no DICOM file under {base} has")
                 continue
             if kind == "SOPInstanceUID":
-                entries.append(Entry(str(paths[0]), f"sop:{row.key}", row.label, _FileLoad(paths[0], intensity, age_band), row.meta))
+                entries.append(
+                    Entry(
+                        str(paths[0]), f"sop:{row.key}", row.label, _FileLoad(paths[0], intensity, age_band), row.meta
+                    )
+                )
             else:
                 source = f"the series of {table.source(row)}"
-                entries.append(Entry(source, f"series:{row.key}", row.label, _SeriesLoad(paths, intensity, age_band, source), row.meta))
+                entries.append(
+                    Entry(
+                        source,
+                        f"series:{row.key}",
+                        row.label,
+                        _SeriesLoad(paths, intensity, age_band, source),
+                        row.meta,
+                    )
+                )
     if not entries:
         raise DataError(str(table.path), f"no usable rows ({len(bad.skipped)} bad input(s) skipped)")
     return FileDataset(
@@ -97,7 +119,13 @@ def dicom(
         size=size,
         cache=cache,
         id_prefix="dcm",
-        settings={"window": intensity.name or intensity.mode, "center": intensity.center, "width": intensity.width, "size": size, "key": kind},
+        settings={
+            "window": intensity.name or intensity.mode,
+            "center": intensity.center,
+            "width": intensity.width,
+            "size": size,
+            "key": kind,
+        },
     )
 
 
@@ -109,9 +137,14 @@ def read_dicom(path: Path) -> tuple[Dataset, np.ndarray]:
     except InvalidDicomError:
         raise DataError(source, "not a DICOM file (no 'DICM' marker; is it another kind of file?)") from None
     except Exception as exc:  # pydicom raises many types for damaged headers
-        raise DataError(source, f"not a readable DICOM file: truncated or corrupt header ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            source, f"not a readable DICOM file: truncated or corrupt header ({type(exc).__name__}: {exc})"
+        ) from None
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise DataError(source, f"has no pixel data (Modality {ds.get('Modality', 'unknown')}): not an image, or the file is truncated")
+        raise DataError(
+            source,
+            f"has no pixel data (Modality {ds.get('Modality', 'unknown')}): not an image, or the file is truncated",
+        )
     try:
         frames = np.asarray(ds.pixel_array)
     except Exception as exc:  # decoders raise RuntimeError, ValueError, NotImplementedError, ...
@@ -127,7 +160,15 @@ def _pixel_problem(ds: Dataset, exc: Exception) -> str:
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and syntax.is_compressed:
         name = str(syntax.name)
-        plugin = "pylibjpeg-openjpeg" if "2000" in name else "pylibjpeg-rle" if "RLE" in name else "pylibjpeg-libjpeg" if "JPEG" in name else "pylibjpeg"
+        plugin = (
+            "pylibjpeg-openjpeg"
+            if "2000" in name
+            else "pylibjpeg-rle"
+            if "RLE" in name
+            else "pylibjpeg-libjpeg"
+            if "JPEG" in name
+            else "pylibjpeg"
+        )
         return (
             f"cannot decode its compressed pixel data ({name}): install the decoder plugin {plugin} "
             f"with pylibjpeg ({CODECS_EXTRA}); pydicom said: {reason}"
@@ -153,7 +194,11 @@ def _scale(physical: np.ndarray, ds: Dataset, intensity: Intensity, source: str)
     """Physical values into image space; MONOCHROME1 is inverted so bright means dense."""
     if intensity.mode == "voi" and "VOILUTSequence" in ds:
         lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
-        out = to_unit(np.asarray(apply_voi_lut(np.rint(physical).astype(np.int64), ds, prefer_lut=True), dtype=np.float64), float(lut.min()), float(lut.max()))
+        out = to_unit(
+            np.asarray(apply_voi_lut(np.rint(physical).astype(np.int64), ds, prefer_lut=True), dtype=np.float64),
+            float(lut.min()),
+            float(lut.max()),
+        )
     elif intensity.mode == "voi" and "WindowCenter" in ds and "WindowWidth" in ds:
         lo, hi = apply_voi_lut(np.array([-1e12, 1e12]), ds, prefer_lut=False)
         out = to_unit(np.asarray(apply_voi_lut(physical, ds, prefer_lut=False), dtype=np.float64), float(lo), float(hi))

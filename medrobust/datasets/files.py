@@ -66,13 +66,17 @@ class FileDataset(MedicalDataset):
         images: list[Tensor] = []
         metas: list[dict[str, str]] = []
         shape: tuple[int, ...] | None = None
-        h = hashlib.sha256(json.dumps({"name": name, "settings": dict(settings or {})}, sort_keys=True, default=str).encode())
+        h = hashlib.sha256(
+            json.dumps({"name": name, "settings": dict(settings or {})}, sort_keys=True, default=str).encode()
+        )
         for entry in entries:
             try:
                 image, header = self._read(entry)
                 dims = image.ndim - 1
                 if spatial_dims is not None and dims != spatial_dims:
-                    raise DataError(entry.source, f"expected a {spatial_dims}D image, got {dims}D of shape {tuple(image.shape)}")
+                    raise DataError(
+                        entry.source, f"expected a {spatial_dims}D image, got {dims}D of shape {tuple(image.shape)}"
+                    )
                 if shape is not None and tuple(image.shape) != shape:
                     what = "dimensionality" if len(image.shape) != len(shape) else "shape"
                     raise DataError(
@@ -93,7 +97,9 @@ class FileDataset(MedicalDataset):
             if cache:
                 images.append(image)
         if not kept:
-            raise DataError(name, f"no usable samples: all {len(entries)} were bad ({len(self.skipped)} listed as skipped)")
+            raise DataError(
+                name, f"no usable samples: all {len(entries)} were bad ({len(self.skipped)} listed as skipped)"
+            )
         if self.skipped:
             log.warning("%s: %d bad input(s) skipped; they are listed in the run manifest", name, len(self.skipped))
         columns = sorted({k for m in metas for k in m})
@@ -123,7 +129,10 @@ class FileDataset(MedicalDataset):
         image = resize(image.float(), self._size)
         lo, hi = self._bounds
         if float(image.min()) < lo - 1e-6 or float(image.max()) > hi + 1e-6:
-            raise DataError(entry.source, f"values span [{float(image.min()):.4g}, {float(image.max()):.4g}], outside the bounds {self._bounds}")
+            raise DataError(
+                entry.source,
+                f"values span [{float(image.min()):.4g}, {float(image.max()):.4g}], outside the bounds {self._bounds}",
+            )
         return image.contiguous(), header
 
     def __len__(self) -> int:

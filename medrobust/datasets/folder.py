@@ -52,7 +52,15 @@ def folder(
     reader = _ImageReader(channels)
     entries: list[Entry] = []
     if labels is not None:
-        table = read_labels(labels, keys=("file", "path"), bad=bad, label_columns=label_columns, task=task, label_names=label_names, meta_columns=meta_columns)
+        table = read_labels(
+            labels,
+            keys=("file", "path"),
+            bad=bad,
+            label_columns=label_columns,
+            task=task,
+            label_names=label_names,
+            meta_columns=meta_columns,
+        )
         spec = table.spec
         for row in table.rows:
             path = base / row.key
@@ -72,7 +80,9 @@ def folder(
         spec = label_spec(classes, label_columns=["folder"], task=task, label_names=label_names)
         for cls in classes:
             if cls not in spec.names:
-                bad.report(str(base / cls), f"class folder {cls!r} is not one of the declared classes {list(spec.names)}")
+                bad.report(
+                    str(base / cls), f"class folder {cls!r} is not one of the declared classes {list(spec.names)}"
+                )
                 continue
             label = np.array(spec.names.index(cls), dtype=np.int64)
             for path in sorted(p for p in (base / cls).rglob("*") if p.is_file() and not p.name.startswith(".")):

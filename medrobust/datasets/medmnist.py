@@ -23,7 +23,7 @@ import torch
 from medrobust.datasets.base import DataInfo, MedicalDataset, Sample, check_label_values
 from medrobust.datasets.medmnist_info import SPLITS, SUBSETS, ZENODO, MedMNISTInfo
 from medrobust.errors import ConfigError, DataError
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ def medmnist(
     path = (Path(root) if root is not None else default_root()).expanduser() / info.file_name(size)
     if not path.is_file():
         if not download:
-            raise DataError(str(path), f"not found; copy {info.file_name(size)} there or pass download=True to fetch it from {info.url(size)}")
+            raise DataError(
+                str(path),
+                f"not found; copy {info.file_name(size)} there or pass download=True to fetch it from {info.url(size)}",
+            )
         fetch_checked(info.url(size, mirror or ZENODO), path, info.md5[size], skip_checksum)
     digest = md5sum(path)
     checksum = "verified"
@@ -72,7 +75,9 @@ def medmnist(
                 f"MD5 {digest} does not match the official {info.md5[size]} for {info.file_name(size)} "
                 "(a modified, partial or other-version copy); pass skip_checksum=True to use it anyway",
             )
-        log.warning("%s: MD5 %s differs from the official %s; used anyway (skip_checksum=True)", path, digest, info.md5[size])
+        log.warning(
+            "%s: MD5 %s differs from the official %s; used anyway (skip_checksum=True)", path, digest, info.md5[size]
+        )
         checksum = "skipped: MD5 does not match the official file"
     return MedMNISTDataset(path, info, split, size, digest, checksum)
 
@@ -94,7 +99,13 @@ class MedMNISTDataset(MedicalDataset):
             bounds=(0.0, 1.0),
             spatial_dims=info.spatial_dims,
             units="intensity in [0, 1] (uint8 / 255)",
-            extra={"medmnist_task": info.task, "file": path.name, "md5": digest, "checksum": checksum, "license": info.license},
+            extra={
+                "medmnist_task": info.task,
+                "file": path.name,
+                "md5": digest,
+                "checksum": checksum,
+                "license": info.license,
+            },
         )
         expected = (size,) * info.spatial_dims
         if info.spatial_dims == 2 and info.channels == 3:
@@ -104,7 +115,10 @@ class MedMNISTDataset(MedicalDataset):
             ok = images.ndim == 1 + info.spatial_dims and images.shape[1:] == expected
             images = images[:, None] if ok else images
         if not ok:
-            raise DataError(f"{path} [{split}]", f"images of shape {images.shape} do not match {info.name} at size {size} ({info.channels} channel(s), {info.spatial_dims}D)")
+            raise DataError(
+                f"{path} [{split}]",
+                f"images of shape {images.shape} do not match {info.name} at size {size} ({info.channels} channel(s), {info.spatial_dims}D)",  # noqa: E501
+            )
         if images.dtype != np.uint8:
             raise DataError(f"{path} [{split}]", f"expected uint8 images, got {images.dtype}")
         labels = labels.astype(np.int64)

@@ -49,7 +49,15 @@ def nifti(
         raise DataError(str(base), "NIfTI folder not found")
     intensity = parse_intensity(window, bounds, default="minmax")
     bad = BadFiles(on_error)
-    table = read_labels(labels, keys=("file", "path"), bad=bad, label_columns=label_columns, task=task, label_names=label_names, meta_columns=meta_columns)
+    table = read_labels(
+        labels,
+        keys=("file", "path"),
+        bad=bad,
+        label_columns=label_columns,
+        task=task,
+        label_names=label_names,
+        meta_columns=meta_columns,
+    )
     entries: list[Entry] = []
     for row in table.rows:
         path = base / row.key

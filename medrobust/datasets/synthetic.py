@@ -11,7 +11,7 @@ import hashlib
 import numpy as np
 
 from medrobust.datasets.base import ArrayDataset, DataInfo
-from medrobust.models.heads import HeadKind
+from medrobust.heads import HeadKind
 
 _LABELS = {
     HeadKind.BINARY: ("normal", "lesion"),
@@ -66,7 +66,11 @@ def _tissue(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndar
     noise = rng.standard_normal((n, *shape))
     freqs = np.meshgrid(*[np.fft.fftfreq(s) for s in shape], indexing="ij")
     radius2 = sum(f**2 for f in freqs)
-    smooth = np.real(np.fft.ifftn(np.fft.fftn(noise, axes=range(1, len(shape) + 1)) * np.exp(-radius2 / 0.002), axes=range(1, len(shape) + 1)))
+    smooth = np.real(
+        np.fft.ifftn(
+            np.fft.fftn(noise, axes=range(1, len(shape) + 1)) * np.exp(-radius2 / 0.002), axes=range(1, len(shape) + 1)
+        )
+    )
     flat = smooth.reshape(n, -1)
     lo = flat.min(axis=1).reshape(-1, *([1] * len(shape)))
     hi = flat.max(axis=1).reshape(-1, *([1] * len(shape)))

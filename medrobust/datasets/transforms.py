@@ -91,7 +91,9 @@ def parse_intensity(
             raise ConfigError("window=voi needs DICOM files (their own VOI LUT)")
         if key in MODES:
             return Intensity(key, name=key)
-        raise ConfigError(f"unknown window {spec!r}; choose from {', '.join([*WINDOWS, *MODES])} or give [centre, width]")
+        raise ConfigError(
+            f"unknown window {spec!r}; choose from {', '.join([*WINDOWS, *MODES])} or give [centre, width]"
+        )
     values = [float(v) for v in spec]
     if len(values) != 2 or values[1] < 1:
         raise ConfigError(f"a custom window is [centre, width] with width >= 1, got {list(spec)}")

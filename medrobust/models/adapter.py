@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from medrobust.errors import ModelError
-from medrobust.models.heads import Head, HeadKind, make_head
+from medrobust.heads import Head, HeadKind, make_head
 from medrobust.models.preprocessing import Preprocess
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,7 @@ class ModelAdapter(nn.Module):
         try:
             out = self.logits(x)
         except Exception as exc:  # the native model rejected the input
-            raise ModelError(
-                f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}"
-            ) from exc
+            raise ModelError(f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}") from exc
         expected = (x.shape[0], self.head.num_logits)
         if tuple(out.shape) != expected:
             raise ModelError(
@@ -193,7 +191,7 @@ class ModelAdapter(nn.Module):
 
     def _native_reference(self, x: Tensor) -> Tensor:
         """The native model on an independently preprocessed copy of ``x``."""
-        z = x.to(self.device).float()
+        z = x.to(self.device, dtype=torch.float32, copy=True)  # never normalise the caller's tensor in place
         desc = self.preprocess.describe()
         channels = desc["channels"]
         if isinstance(channels, int) and z.shape[1] == 1 and channels > 1:
@@ -240,11 +238,7 @@ class ModelAdapter(nn.Module):
         try:
             out = self.logits(x)
         except Exception as exc:
-            raise ModelError(
-                f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}"
-            ) from exc
+            raise ModelError(f"model {self.name} failed on an input of shape {tuple(x.shape)}: {exc}") from exc
         if out.ndim != 2 or out.shape[0] != 2:
-            raise ModelError(
-                f"model {self.name} returned shape {tuple(out.shape)}; expected (N, K) logits"
-            )
+            raise ModelError(f"model {self.name} returned shape {tuple(out.shape)}; expected (N, K) logits")
         return int(out.shape[1])

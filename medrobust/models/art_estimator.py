@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from medrobust.errors import ConfigError, ModelError
+from medrobust.heads import Head, HeadKind
 from medrobust.models.adapter import ModelAdapter
-from medrobust.models.heads import Head, HeadKind
 
 
 class ArtLogits(nn.Module):

@@ -33,9 +33,7 @@ class Preprocess(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.channels is not None and x.shape[1] != self.channels:
             if x.shape[1] != 1:
-                raise ValueError(
-                    f"input has {x.shape[1]} channels but the model expects {self.channels}"
-                )
+                raise ValueError(f"input has {x.shape[1]} channels but the model expects {self.channels}")
             x = x.expand(-1, self.channels, *x.shape[2:])
         if self.mean is not None or self.std is not None:
             shape = (1, -1) + (1,) * (x.ndim - 2)

@@ -38,7 +38,7 @@ def build_model(
 ) -> ModelAdapter:
     """Build and wrap a model. ``num_classes`` is the number of logits the model returns."""
     if kind == "demo":
-        from medrobust.harness.demo import demo_model
+        from medrobust.models.demo import demo_model
 
         return demo_model(seed=int(extra.pop("seed", 0)))
     net: nn.Module

@@ -23,7 +23,9 @@ class SmallCNN(nn.Module):
             pool(2),
             gap,
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * cells, 64), nn.ReLU(), nn.Linear(64, num_outputs))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * cells, 64), nn.ReLU(), nn.Linear(64, num_outputs)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

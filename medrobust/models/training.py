@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from medrobust.datasets.base import MedicalDataset, collate
-from medrobust.models.heads import Head
+from medrobust.heads import Head
 
 log = logging.getLogger(__name__)
 

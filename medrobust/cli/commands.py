@@ -1,0 +1,319 @@
+"""The ``medrobust`` command line: demo, run (and report, compare, bench).
+
+Every command is a thin layer over the one sweep. Bad input exits with code 2 and a
+message naming the input and the problem; an interrupted run exits 130 and resumes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from medrobust.errors import MedrobustError
+
+F = TypeVar("F", bound=Callable[..., Any])
+STRICT_EXIT = 3
+"""Exit code of ``run --strict`` when a trust check warned (results are still written)."""
+log = logging.getLogger("medrobust")
+
+
+def handle_errors(fn: F) -> F:
+    """Turn medrobust errors into a clear message and exit code 2; Ctrl-C into 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MedrobustError as exc:
+            click.echo(f"medrobust: error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("medrobust: interrupted; finished batches are saved, run again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="medrobust")
+def main(verbose: int) -> None:
+    """Adversarial-robustness test harness for medical imaging classifiers."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("medrobust-results/demo"), show_default=True)
+@click.option("--n", type=click.IntRange(min=2), default=512, show_default=True, help="Test images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
+    """Train a small CNN on synthetic lesion images and sweep FGSM and PGD (no network needed)."""
+    from medrobust.engine.demo import run_demo
+
+    click.echo("medrobust demo: training a small CNN on synthetic lesion images (seeded) ...")
+    results = run_demo(out, n=n, seed=seed, progress=not quiet)
+    click.echo(results.table())
+    click.echo(f"results written to {out}")
+
+
+def _kv(values: tuple[str, ...], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} must look like KEY=VALUE", param_hint=flag)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _attack_spec(text: str) -> str | dict[str, Any]:
+    """``pgd``, ``pgd:norm=l2,steps=20`` or ``art:SquareAttack:max_iter=100`` into an attack spec."""
+    prefix = ""
+    if text.lower().startswith("art:"):  # ART attacks: art:<ClassName>[:params]
+        prefix, text = text[:4], text[4:]
+    name, sep, rest = text.partition(":")
+    name = prefix + name
+    if not sep:
+        return name
+    spec: dict[str, Any] = {"name": name}
+    spec.update(_kv(tuple(p for p in rest.split(",") if p), "--attack"))
+    return spec
+
+
+def _floats(text: str | None) -> list[float] | None:
+    return None if text is None else [float(v) for v in text.split(",")]
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
+@click.option("--model", "model_kind", help="demo, smallcnn, torchvision, monai, torchscript or python.")
+@click.option("--model-name", help="Architecture name (resnet18, DenseNet121, pkg.mod:factory).")
+@click.option("--weights", type=click.Path(path_type=Path), help="State-dict or TorchScript file.")
+@click.option("--head", type=click.Choice(["multiclass", "binary", "multilabel"]))
+@click.option("--num-classes", type=int, help="Logits the model returns.")
+@click.option("--in-channels", type=int)
+@click.option("--spatial-dims", type=click.Choice(["2", "3"]))
+@click.option("--threshold", type=float, help="Operating threshold for sigmoid heads.")
+@click.option("--mean", help="Normalisation mean, comma-separated.")
+@click.option("--std", help="Normalisation std, comma-separated.")
+@click.option("--channels", type=int, help="Channels the model expects (grey is repeated).")
+@click.option("-M", "--model-opt", multiple=True, help="Extra model option KEY=VALUE.")
+@click.option("--data", "data_kind", help="Data kind (synthetic, medmnist, dicom, nifti, folder).")
+@click.option("-D", "--data-opt", multiple=True, help="Data option KEY=VALUE (root=..., split=test).")
+@click.option("--attack", "attacks", multiple=True, help="Attack, e.g. fgsm or pgd:norm=l2,steps=20.")
+@click.option("--eps", help="Budgets, comma-separated and ascending: 0,1/255,2/255.")
+@click.option("--n", type=int, help="Evaluate a stratified subset of this size.")
+@click.option("--batch-size", type=int)
+@click.option("--seed", type=int)
+@click.option("--subgroup", "subgroups", multiple=True, help="Metadata column to split metrics by.")
+@click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("--device", help="cpu, cuda, cuda:1 or auto.")
+@click.option("--bootstrap", type=int, help="Bootstrap draws for confidence intervals (0: none).")
+@click.option("--no-resume", is_flag=True, help="Start over even if the results folder has finished batches.")
+@click.option("--suite", help="Attack suite to add: strong, or strong:steps=50,queries=500,norm=l2.")
+@click.option("--strict", is_flag=True, default=None, help="Exit with code 3 when any trust check warns.")
+@click.option(
+    "--known-robust", is_flag=True, default=None, help="The model is trained to be robust: no chance-level check."
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["ascending", "parallel"]),
+    help="Budgets one after another, or all remaining in one batch (GPU).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    help="bf16 autocast for the model's passes (check against fp32).",
+)
+@click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format during each batch.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) -> None:
+    """Run a sweep from a YAML config and/or flags; flags override the config.
+
+    Exit codes: 0 done, 2 bad input, 3 trust warnings under --strict, 130 interrupted.
+    """
+    from medrobust.engine.config import load_config
+    from medrobust.engine.run import run_config
+
+    overrides: dict[str, Any] = {}
+    simple = {
+        "model_kind": "model.kind",
+        "model_name": "model.name",
+        "weights": "model.weights",
+        "head": "model.head",
+        "num_classes": "model.num_classes",
+        "in_channels": "model.in_channels",
+        "threshold": "model.threshold",
+        "channels": "model.channels",
+        "data_kind": "data.kind",
+        "n": "n",
+        "batch_size": "batch_size",
+        "seed": "seed",
+        "out": "out",
+        "device": "device",
+        "bootstrap": "bootstrap",
+        "schedule": "schedule",
+        "precision": "precision",
+    }
+    for flag, key in simple.items():
+        if flags.get(flag) is not None:
+            overrides[key] = str(flags[flag]) if isinstance(flags[flag], Path) else flags[flag]
+    if flags.get("spatial_dims"):
+        overrides["model.spatial_dims"] = int(flags["spatial_dims"])
+    for flag in ("mean", "std"):
+        if flags.get(flag):
+            overrides[f"model.{flag}"] = _floats(flags[flag])
+    for key, value in _kv(flags["model_opt"], "--model-opt").items():
+        overrides[f"model.{key}"] = value
+    for key, value in _kv(flags["data_opt"], "--data-opt").items():
+        overrides[f"data.{key}"] = value
+    if flags["attacks"]:
+        overrides["attacks"] = [_attack_spec(a) for a in flags["attacks"]]
+    if flags.get("eps"):
+        overrides["eps"] = [e.strip() for e in flags["eps"].split(",")]
+    if flags["subgroups"]:
+        overrides["subgroups"] = list(flags["subgroups"])
+    if no_resume:
+        overrides["resume"] = False
+    if flags.get("suite"):
+        overrides["suite"] = _attack_spec(flags["suite"])
+    for flag in ("strict", "known_robust", "channels_last"):
+        if flags.get(flag):
+            overrides[flag] = True
+    cfg = load_config(config_path, overrides)
+    results = run_config(cfg, progress=not quiet)
+    click.echo(results.table())
+    click.echo(f"results written to {cfg.out}")
+    if cfg.strict and results.warnings:
+        click.echo(f"medrobust: {len(results.warnings)} trust warning(s) under --strict", err=True)
+        sys.exit(STRICT_EXIT)
+
+
+# Further commands register themselves below (report, compare, bench).
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--thresholds", type=click.Path(path_type=Path), help="YAML/JSON minimum per attack and budget (JUnit pass/fail)."
+)
+@click.option(
+    "--baseline", type=click.Path(path_type=Path), help="Baseline results: JUnit cases fail where this run is worse."
+)
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop against --baseline.")
+@click.option("--metric", type=click.Choice(["robust_accuracy", "auroc"]), default="robust_accuracy", show_default=True)
+@click.option("--allow-different", is_flag=True, help="Compare with a baseline on another model or data.")
+@handle_errors
+def report(
+    results_dir: Path,
+    thresholds: Path | None,
+    baseline: Path | None,
+    tolerance: float,
+    metric: str,
+    allow_different: bool,
+) -> None:
+    """(Re)write report.html, summary.csv, summary.md and junit.xml in RESULTS_DIR."""
+    from medrobust.gates.compare import compare
+    from medrobust.reports import write_reports
+    from medrobust.reports.junit import load_thresholds
+    from medrobust.results.results import Results
+
+    results = Results.load(results_dir)
+    limits = load_thresholds(thresholds) if thresholds else None
+    comparison = (
+        compare(baseline, results, tolerance=tolerance, metric=metric, allow_different=allow_different)
+        if baseline
+        else None
+    )
+    paths = write_reports(results, results_dir, thresholds=limits, comparison=comparison)
+    if comparison is not None:
+        click.echo(comparison.verdict())
+    for path in paths.values():
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("current", type=click.Path(path_type=Path))
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Largest allowed drop of the metric.")
+@click.option("--metric", type=click.Choice(["robust_accuracy", "auroc"]), default="robust_accuracy", show_default=True)
+@click.option("--allow-different", is_flag=True, help="Compare runs on a different model or data.")
+@click.option(
+    "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Also append the Markdown table to this file."
+)
+@handle_errors
+def compare(
+    baseline: Path, current: Path, tolerance: float, metric: str, allow_different: bool, markdown_path: Path | None
+) -> None:
+    """Gate CURRENT against BASELINE (results folders or summary.json): exit 1 on regression."""
+    from medrobust.gates.compare import compare as compare_runs
+
+    result = compare_runs(baseline, current, tolerance=tolerance, metric=metric, allow_different=allow_different)
+    click.echo(result.table())
+    if markdown_path is not None:
+        with markdown_path.open("a", encoding="utf-8") as f:
+            f.write(result.markdown())
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("suite_file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Suite output folder (default: the suite's `out`).")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    help="A previous suite output folder: gate every cell, exit 1 on regression.",
+)
+@click.option("--only", multiple=True, help="Run only cells whose id matches this glob (repeatable).")
+@click.option("--set", "overrides", multiple=True, help="Override a suite value, e.g. defaults.n=32 (repeatable).")
+@click.option("--fresh", is_flag=True, help="Re-run cells that already finished.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@handle_errors
+def bench(
+    suite_file: Path,
+    out: Path | None,
+    baseline: Path | None,
+    only: tuple[str, ...],
+    overrides: tuple[str, ...],
+    fresh: bool,
+    quiet: bool,
+) -> None:
+    """Run a benchmark suite (models x datasets x attack sets x budgets); exit 1 on regression, 2 on a failed cell."""
+    from medrobust.io import parse_overrides
+    from medrobust.suites.grid import BENCH_MD, run_suite
+
+    def show(cell: Any) -> None:
+        gate = f"  gate: {cell.gate['status']}" if cell.gate else ""
+        note = f"  ({cell.message})" if cell.message else ""
+        click.echo(f"{cell.status:>8}  {cell.id}  {cell.seconds:.1f} s{gate}{note}")
+
+    run = run_suite(
+        suite_file,
+        out=out,
+        baseline=baseline,
+        overrides=parse_overrides(overrides),
+        only=only,
+        fresh=fresh,
+        progress=not quiet,
+        on_cell=show,
+    )
+    click.echo(f"summary: {run.out / BENCH_MD}")
+    for cell in run.regressions:
+        click.echo(f"REGRESSION in {cell.id}: {cell.gate.get('verdict', '')}", err=True)
+    sys.exit(run.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The embedded default: synthetic data, a small CNN trained on the spot, FGSM and PGD."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from medrobust.datasets.synthetic import synthetic
+from medrobust.engine.evaluate import evaluate
+from medrobust.models.demo import demo_model
+from medrobust.results.results import Results
+
+log = logging.getLogger(__name__)
+
+DEMO_EPS = (0, "1/255", "2/255", "4/255", "8/255")
+
+
+def run_demo(
+    out_dir: str | Path = "medrobust-results/demo", n: int = 512, seed: int = 0, progress: bool = True
+) -> Results:
+    """Train the demo model, then sweep FGSM and PGD over 0..8/255 on held-out data."""
+    log.info("training the demo model on synthetic data")
+    model = demo_model(seed)
+    test = synthetic(n, task="binary", seed=seed + 1000)
+    return evaluate(
+        model,
+        test,
+        attacks=["fgsm", "pgd"],
+        eps=DEMO_EPS,
+        subgroups=["sex", "site"],
+        out_dir=out_dir,
+        resume=False,
+        seed=seed,
+        progress=progress,
+        batch_size=256,
+        config={"demo": True},
+    )

@@ -1,0 +1,70 @@
+"""Turn a validated :class:`RunConfig` into a sweep: build data, model and attacks, evaluate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medrobust.datasets.registry import build_dataset
+from medrobust.engine.config import RunConfig
+from medrobust.engine.evaluate import evaluate
+from medrobust.models.registry import build_model
+from medrobust.results.results import Results
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` picks CUDA when available."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def run_config(cfg: RunConfig, progress: bool = True) -> Results:
+    """Run the sweep that ``cfg`` describes and write its results folder."""
+    data_params: dict[str, Any] = dict(cfg.data.model_extra or {})
+    data = build_dataset(cfg.data.kind, **data_params)
+    sample = data[0][0]
+    m = cfg.model
+    params: dict[str, Any] = dict(m.model_extra or {})
+    model = build_model(
+        m.kind,
+        name=m.name,
+        weights=m.weights,
+        num_classes=m.num_classes,
+        in_channels=m.in_channels,
+        spatial_dims=m.spatial_dims,
+        head=m.head,
+        threshold=m.threshold,
+        mean=m.mean,
+        std=m.std,
+        channels=m.channels,
+        bounds=data.info.bounds,
+        input_shape=tuple(sample.shape),
+        device=resolve_device(cfg.device),
+        **params,
+    )
+    return evaluate(
+        model,
+        data,
+        attacks=cfg.attacks,
+        eps=cfg.eps,
+        batch_size=cfg.batch_size,
+        n=cfg.n,
+        subgroups=cfg.subgroups,
+        out_dir=cfg.out,
+        resume=cfg.resume,
+        seed=cfg.seed,
+        bootstrap=cfg.bootstrap,
+        progress=progress,
+        config={
+            "run_config": cfg.model_dump(
+                mode="json", exclude={"strict", "known_robust", "schedule", "precision", "channels_last"}
+            )
+        },
+        suite=cfg.suite,
+        known_robust=cfg.known_robust,
+        schedule=cfg.schedule,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+    )

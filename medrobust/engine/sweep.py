@@ -1,0 +1,271 @@
+"""The one sweep: for each attack, budgets ascending, attack only the samples still robust.
+
+A sample broken at budget e stays broken at every larger budget (its adversarial example
+lies inside the larger ball), so the curve is monotone by construction and the cost
+falls as the model breaks. :class:`SweepOptions` choose how the device is spent: the
+``parallel`` schedule rides all remaining budgets in one batch (per-sample eps) and then
+enforces the same monotone rule; ``bf16`` autocast (GPUs) and ``channels_last`` (GPUs, and
+CPUs for pooling-heavy networks) change how each pass is computed, not what is computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from medrobust.attacks.base import Attack
+from medrobust.attacks.budgets import Budget
+from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
+from medrobust.errors import ConfigError
+from medrobust.models.adapter import ModelAdapter
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("ascending", "parallel")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How the sweep spends the device; the defaults are right on a CPU.
+
+    ``schedule``: ``"ascending"`` attacks the still-robust samples budget after budget;
+    ``"parallel"`` attacks them at every remaining budget in one batch (more work, fewer
+    and larger batches: pays only where the device would otherwise idle), then applies the
+    same rule, so the curve stays monotone. ``precision="bf16"`` runs the model's passes
+    under autocast; ``channels_last`` stores images and conv weights channels-last during
+    each batch (the network is handed back in its own layout). Check both against fp32
+    before trusting them (``benchmarks/sweep_vs_peers.py`` does).
+    """
+
+    schedule: str = "ascending"
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def changed(self) -> dict[str, object]:
+        """The options that differ from the defaults (for the run config and its key)."""
+        default = SweepOptions()
+        return {k: v for k, v in vars(self).items() if getattr(default, k) != v}
+
+    def autocast(self, device: torch.device) -> AbstractContextManager[object]:
+        """bf16 autocast on ``device`` when asked, else nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+
+@contextmanager
+def weights_layout(model: ModelAdapter, options: SweepOptions, spatial_dims: int) -> Iterator[None]:
+    """The network's weights channels-last while the block runs (when asked), then as before.
+
+    A network whose weights already have a non-standard layout is left alone.
+    """
+    if not options.channels_last or spatial_dims not in (2, 3):
+        yield
+        return
+    weights = [p for p in model.model.parameters() if p.ndim == spatial_dims + 2]
+    if not all(p.is_contiguous() for p in weights):
+        yield
+        return
+    model.model.to(memory_format=_memory_format(spatial_dims + 2))
+    try:
+        yield
+    finally:
+        model.model.to(memory_format=torch.contiguous_format)
+
+
+@dataclass
+class BatchRows:
+    """The rows one batch produced, plus seconds spent per stage.
+
+    ``examples`` maps an attack label to ``(clean, adversarial)`` pixels of the first
+    ``keep`` samples at the largest budget (on the host), for the report's gallery.
+    ``budget_seconds`` maps ``"label@budget"`` to the seconds that budget took.
+    """
+
+    clean: pd.DataFrame
+    attacks: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+    examples: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    budget_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def sweep_batch(
+    model: ModelAdapter,
+    x: Tensor,
+    y: Tensor,
+    meta: Mapping[str, Sequence[str]],
+    index: np.ndarray,
+    ids: Sequence[str],
+    attacks: Sequence[Attack],
+    budgets: Sequence[Budget],
+    seed: int,
+    keep: int = 0,
+    options: SweepOptions | None = None,
+) -> BatchRows:
+    """Run every attack over every budget on one batch; return its rows (and ``keep`` examples)."""
+    opts = options or SweepOptions()
+    with weights_layout(model, opts, x.ndim - 2):
+        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts)
+
+
+def _sweep_batch(
+    model: ModelAdapter,
+    x: Tensor,
+    y: Tensor,
+    meta: Mapping[str, Sequence[str]],
+    index: np.ndarray,
+    ids: Sequence[str],
+    attacks: Sequence[Attack],
+    budgets: Sequence[Budget],
+    seed: int,
+    keep: int,
+    opts: SweepOptions,
+) -> BatchRows:
+    head = model.head
+    x = x.to(model.device, non_blocking=True).float()
+    if opts.channels_last and x.ndim in (4, 5):
+        x = x.contiguous(memory_format=_memory_format(x.ndim))
+    y = y.to(model.device, non_blocking=True)
+    seconds: dict[str, float] = {}
+    budget_seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with opts.autocast(model.device):
+        clean_logits = model.logits(x)
+    clean = clean_frame(head, index, ids, y, clean_logits, meta)
+    seconds["clean"] = _elapsed(t0, model.device)
+    blocks: list[tuple[str, float, str, dict[str, Tensor]]] = []
+    examples: dict[str, tuple[Tensor, Tensor]] = {}
+    for a_i, attack in enumerate(attacks):
+        t0 = time.perf_counter()
+        held_x = x.clone()
+        held_logits = clean_logits.clone()
+        target = _targets(attack, y)
+        labels = y if target is None else target
+        warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
+        ahead: _Ahead | None = None  # the parallel schedule's one run over the remaining budgets
+        for b_i, budget in enumerate(budgets):
+            t_b = time.perf_counter()
+            if budget.value == 0:
+                with opts.autocast(model.device):
+                    held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
+            else:
+                todo = _still_robust(head.correct(held_logits, y), target, y)
+                if todo.numel():
+                    if opts.schedule == "parallel":
+                        if ahead is None:
+                            ahead = _Ahead.run(
+                                model, attack, x, labels, todo, budgets, b_i, _seed(seed, index, a_i, b_i), opts
+                            )
+                        adv_x, adv_logits = ahead.at(b_i, todo)
+                    else:
+                        extra = {"start": held_x[todo]} if warm and attack.accepts_start else {}
+                        with opts.autocast(model.device):
+                            out = attack.run(
+                                model,
+                                x[todo],
+                                labels[todo],
+                                budget.value,
+                                seed=_seed(seed, index, a_i, b_i),
+                                **extra,
+                            )
+                        adv_x, adv_logits = out.x_adv, out.logits
+                    held_x[todo] = adv_x.to(held_x.dtype)
+                    held_logits[todo] = adv_logits.to(held_logits.dtype)
+                warm = True
+            blocks.append((attack.label, budget.value, budget.label, attack_columns(head, x, held_x, y, held_logits)))
+            # host time only: a CUDA sync here would stall the queue once per budget (the attack total syncs)
+            budget_seconds[f"{attack.label}@{budget.label}"] = time.perf_counter() - t_b
+        seconds[attack.label] = _elapsed(t0, model.device)
+        if keep > 0:  # after the attack loop: held_x is the example at the largest budget
+            examples[attack.label] = (x[:keep].detach().cpu(), held_x[:keep].detach().cpu())
+    return BatchRows(clean, attack_frame(index, blocks), seconds, examples, budget_seconds)
+
+
+@dataclass
+class _Ahead:
+    """One attack run over ``samples`` at every budget from ``first`` on (the parallel schedule).
+
+    Rows ``j * len(samples) + i`` hold sample ``samples[i]`` at budget ``first + j``.
+    """
+
+    samples: Tensor
+    first: int
+    x_adv: Tensor
+    logits: Tensor
+
+    @classmethod
+    def run(
+        cls,
+        model: ModelAdapter,
+        attack: Attack,
+        x: Tensor,
+        labels: Tensor,
+        samples: Tensor,
+        budgets: Sequence[Budget],
+        first: int,
+        seed: int,
+        opts: SweepOptions,
+    ) -> _Ahead:
+        rest = budgets[first:]
+        m = samples.numel()
+        values = torch.tensor([b.value for b in rest], device=x.device, dtype=x.dtype)
+        xs = x[samples].repeat(len(rest), *([1] * (x.ndim - 1)))
+        ys = labels[samples].repeat(len(rest), *([1] * (labels.ndim - 1)))
+        with opts.autocast(model.device):
+            out = attack.run(model, xs, ys, values.repeat_interleave(m), seed=seed)
+        return cls(samples, first, out.x_adv, out.logits)
+
+    def at(self, budget_index: int, todo: Tensor) -> tuple[Tensor, Tensor]:
+        """Adversarial inputs and logits of ``todo`` (a subset of ``samples``) at one budget."""
+        rows = (budget_index - self.first) * self.samples.numel() + torch.searchsorted(self.samples, todo)
+        return self.x_adv[rows], self.logits[rows]
+
+
+def _memory_format(ndim: int) -> torch.memory_format:
+    """channels-last for 4D (images) and 5D (volumes) tensors."""
+    return torch.channels_last if ndim == 4 else torch.channels_last_3d
+
+
+def _still_robust(correct: Tensor, target: Tensor | None, y: Tensor) -> Tensor:
+    """Indices to attack next: correct samples (and, when targeted, not already the target)."""
+    mask = correct
+    if target is not None:
+        mask = mask & (target != y.reshape(target.shape))
+    return mask.nonzero().squeeze(1)  # one sync per budget, outside the attack loop
+
+
+def _targets(attack: Attack, y: Tensor) -> Tensor | None:
+    """Target labels for a targeted attack (its ``target`` class for every sample)."""
+    if not attack.targeted:
+        return None
+    target = getattr(attack, "target", None)
+    if target is None:
+        raise ValueError(f"{attack.label}: a targeted attack in a sweep needs a target class")
+    return torch.full_like(y.reshape(-1), int(target))
+
+
+def _seed(seed: int, index: np.ndarray, attack_i: int, budget_i: int) -> int:
+    """A seed per batch, attack and budget, so resumed runs reproduce the same numbers."""
+    first = int(index[0]) if len(index) else 0
+    return (seed * 1_000_003 + first * 7919 + attack_i * 131 + budget_i) % (2**31 - 1)
+
+
+def _elapsed(t0: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0

@@ -1,0 +1,1 @@
+"""Gates: decide pass or fail from results (assertions, baseline comparison, thresholds)."""

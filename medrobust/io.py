@@ -1,0 +1,87 @@
+"""What the front ends share for text input: YAML loading, ``KEY=VALUE`` overrides, dotted keys, ``${VAR}``, slugs.
+
+One implementation each, so the CLI, the run config, the nightly suites and the pytest
+plugin read settings the same way and fail with the same clear errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medrobust.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file that must hold a mapping; errors name the file and the problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {what} file not found")
+    try:
+        loaded = yaml.safe_load(p.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: unreadable {what} file ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: the {what} must be a mapping of settings")
+    return loaded
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a ``model.name``-style key inside nested dicts, creating sections as needed."""
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {dotted}: {part} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``defaults.n=32``-style strings into a dict (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like KEY=VALUE (e.g. defaults.n=32)")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
+    return out
+
+
+def expand_env(obj: Any) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; an unset variable without default is an error."""
+    if isinstance(obj, str):
+        return _ENV.sub(_env_value, obj)
+    if isinstance(obj, dict):
+        return {k: expand_env(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [expand_env(v) for v in obj]
+    return obj
+
+
+def _env_value(match: re.Match[str]) -> str:
+    name, default = match.group(1), match.group(2)
+    value = os.environ.get(name)
+    if value:
+        return value
+    if default is not None:
+        return default
+    raise ConfigError(f"environment variable {name} is not set (the suite uses ${{{name}}})")
+
+
+def slug(text: str, empty: str = "run") -> str:
+    """A file-name-safe form of ``text`` (letters, digits, ``._-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or empty

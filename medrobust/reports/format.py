@@ -1,0 +1,67 @@
+"""Shared text formatting for the reports: numbers, intervals, budgets and class names."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from medrobust.results.summary import SummaryLike
+
+MISSING = "–"
+
+
+def is_missing(v: Any) -> bool:
+    """True for ``None`` and NaN (how JSON ``null`` metrics come back)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def num(v: Any, digits: int = 3) -> str:
+    """A metric with ``digits`` decimals, or a dash when undefined."""
+    if is_missing(v):
+        return MISSING
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    return f"{v:.{digits}f}"
+
+
+def interval(pair: Any, digits: int = 3) -> str:
+    """A confidence interval as ``[lo, hi]``, or empty when there is none."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2 or any(is_missing(v) for v in pair):
+        return ""
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
+
+
+def budget_text(budget: Mapping[str, Any]) -> str:
+    """A budget as the user wrote it, with its ``k/255`` form when that differs."""
+    label = str(budget.get("label", budget.get("eps", "")))
+    k255 = str(budget.get("label_255") or "")
+    return label if not k255 or k255 == label else f"{label} ({k255})"
+
+
+def class_text(record: Mapping[str, Any], prefix: str, names: Sequence[str]) -> str:
+    """The class name in column ``prefix`` (``y``/``pred``), or the findings set for multi-label."""
+    if prefix in record:
+        k = int(record[prefix])
+        return names[k] if 0 <= k < len(names) else str(k)
+    found = [n for j, n in enumerate(names) if int(record.get(f"{prefix}_{j}", 0)) == 1]
+    return "+".join(found) if found else "none"
+
+
+def largest_budget(summary: SummaryLike, attack: str) -> Mapping[str, Any] | None:
+    """The entry of ``attack`` at its largest budget."""
+    budgets = summary["attacks"][attack]["budgets"]
+    return max(budgets, key=lambda b: b["eps"]) if budgets else None
+
+
+def strongest_attack(summary: SummaryLike, among: Iterable[str] | None = None) -> str | None:
+    """The attack (of ``among``, default all) with the lowest robust accuracy at its largest budget."""
+    names = [n for n in (summary["attacks"] if among is None else among) if n in summary["attacks"]]
+    best: tuple[float, str] | None = None
+    for name in names:
+        b = largest_budget(summary, name)
+        if b is None or is_missing(b["robust_accuracy"]):
+            continue
+        if best is None or b["robust_accuracy"] < best[0]:
+            best = (float(b["robust_accuracy"]), name)
+    return best[1] if best else (names[0] if names else None)

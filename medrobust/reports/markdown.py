@@ -1,0 +1,74 @@
+"""``summary.md``: a short Markdown summary for CI job pages and pull-request comments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from medrobust.reports.format import interval, is_missing, num
+
+if TYPE_CHECKING:
+    from medrobust.results.results import Results
+
+
+def render_markdown(results: Results) -> str:
+    """Headline, per-budget table, subgroup gaps and trust warnings, as GitHub-flavoured Markdown."""
+    s, m = results.summary, results.manifest
+    model = m.get("model", {}).get("name", "model")
+    data = m.get("data", {}).get("name", "data")
+    lines = [
+        f"## medrobust: {_cell(model)} on {_cell(data)}",
+        "",
+        f"n = {s.get('n', '?')}, task {s.get('task', '?')}, clean accuracy **{num(s['clean'].get('accuracy'))}** "
+        f"{interval(s['clean'].get('accuracy_ci'))}, clean AUROC {num(s['clean'].get('auroc'))}",
+        "",
+    ]
+    head = ["attack", "budget", "k/255", "robust acc", "95% CI", "drop", "success", "AUROC", "sens", "spec"]
+    body = []
+    for attack, a in s["attacks"].items():
+        for b in sorted(a["budgets"], key=lambda b: b["eps"]):
+            body.append(
+                [
+                    attack,
+                    b.get("label", ""),
+                    b.get("label_255") or "",
+                    num(b.get("robust_accuracy")),
+                    interval(b.get("robust_accuracy_ci")),
+                    num(b.get("drop")),
+                    num(b.get("success_rate")),
+                    num(b.get("auroc")),
+                    num(b.get("sensitivity")),
+                    num(b.get("specificity")),
+                ]
+            )
+    lines += table(head, body)
+    gaps = []
+    for column, split in s.get("subgroups", {}).items():
+        for attack, curve in split.get("gap", {}).items():
+            if curve:
+                label, gap = max(curve.items(), key=lambda kv: -1.0 if is_missing(kv[1]) else kv[1])
+                gaps.append([column, attack, label, num(gap), num(split.get("clean_gap"))])
+    if gaps:
+        lines += ["", "**Subgroups**: largest robust-accuracy gap between groups", ""]
+        lines += table(["split", "attack", "at budget", "gap", "clean gap"], gaps)
+    warnings = s.get("warnings", [])
+    lines += ["", f"**Trust warnings**: {len(warnings)}" if warnings else "**Trust warnings**: none"]
+    lines += [f"- `{_cell(w.get('code', 'warning'))}`: {_cell(w.get('message', ''))}" for w in warnings]
+    lines += [
+        "",
+        f"<sub>run {str(m.get('medrobust_run', ''))[:12]}, schema {s.get('schema_version', '?')}, "
+        f"model {str(m.get('model', {}).get('fingerprint', ''))[:12]}, data {str(m.get('data', {}).get('fingerprint', ''))[:12]}</sub>",  # noqa: E501
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table; cells are escaped so a ``|`` cannot break it."""
+    out = ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _cell(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
