@@ -2,7 +2,9 @@
 
 Every ``medrobust.harness.X`` module is an alias of its new home (see :data:`MOVED`), kept
 for one minor version; importing one warns once with the new name. ``from
-medrobust.harness import evaluate`` yields the function, as it always should have.
+medrobust.harness import evaluate`` yields the function, as it always should have, whatever was
+imported before (so ``import medrobust.harness.evaluate as m`` binds the function too; import
+``medrobust.engine.evaluate`` for the module).
 """
 
 from __future__ import annotations
@@ -86,6 +88,22 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         new = MOVED[fullname[len(prefix) :]]
         return importlib.util.spec_from_loader(fullname, _AliasLoader(new), is_package=new == "medrobust.reports")
 
+
+class _HarnessPackage(ModuleType):
+    """Keeps the moved public names (``evaluate``) from being shadowed by their old submodules.
+
+    Importing ``medrobust.harness.evaluate`` makes Python bind the submodule on the package;
+    this package drops that binding so ``from medrobust.harness import evaluate`` stays the
+    function whatever was imported first.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in NAMES and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _HarnessPackage
 
 if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
     sys.meta_path.insert(0, _AliasFinder())
