@@ -9,6 +9,7 @@ from medrobust.errors import ConfigError, DataError, MedrobustError, ModelError
 
 if TYPE_CHECKING:
     from medrobust.engine.evaluate import evaluate
+    from medrobust.engine.spec import RunSpec
     from medrobust.models.adapter import ModelAdapter
     from medrobust.results.results import Results
 
@@ -18,6 +19,7 @@ _LAZY = {
     "evaluate": "medrobust.engine.evaluate",
     "Results": "medrobust.results.results",
     "ModelAdapter": "medrobust.models.adapter",
+    "RunSpec": "medrobust.engine.spec",
 }
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "ModelAdapter",
     "ModelError",
     "Results",
+    "RunSpec",
     "__version__",
     "evaluate",
 ]

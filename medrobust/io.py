@@ -1,4 +1,4 @@
-"""What the front ends share for text input: YAML loading, ``KEY=VALUE`` overrides, dotted keys, ``${VAR}``, slugs.
+"""What the front ends share for text input: YAML, validation, ``KEY=VALUE`` overrides, dotted keys, ``${VAR}``, slugs.
 
 One implementation each, so the CLI, the run config, the nightly suites and the pytest
 plugin read settings the same way and fail with the same clear errors.
@@ -10,12 +10,14 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from medrobust.errors import ConfigError
 
+_M = TypeVar("_M", bound=BaseModel)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -85,3 +87,17 @@ def _env_value(match: re.Match[str]) -> str:
 def slug(text: str, empty: str = "run") -> str:
     """A file-name-safe form of ``text`` (letters, digits, ``._-``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or empty
+
+
+def validated(model: type[_M], raw: Any, where: str = "") -> _M:
+    """``model.model_validate(raw)``, with pydantic's errors as one clear :class:`ConfigError`."""
+    try:
+        return model.model_validate(raw)
+    except (ValidationError, ConfigError) as exc:  # a model with its own __init__ raises ConfigError
+        problems = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise ConfigError(f"{where}: {problems}" if where else problems) from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Pydantic's errors in one line: ``field.sub: message; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())

@@ -1,16 +1,14 @@
-"""The run configuration: YAML file and CLI flags, validated with pydantic."""
+"""The run configuration of ``medrobust run``: a :class:`RunSpec` plus model, data and output, from YAML and flags."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medrobust.attacks.budgets import parse_budgets
-from medrobust.attacks.registry import available as attack_names
-from medrobust.errors import ConfigError
-from medrobust.io import load_yaml_mapping, set_dotted
+from medrobust.engine.spec import RunSpec
+from medrobust.io import load_yaml_mapping, set_dotted, validated
 
 
 class ModelConfig(BaseModel):
@@ -44,61 +42,20 @@ class DataConfig(BaseModel):
     kind: str = "synthetic"
 
 
-class RunConfig(BaseModel):
-    """Everything ``medrobust run`` needs."""
+class RunConfig(RunSpec):
+    """Everything ``medrobust run`` needs: the :class:`RunSpec` plus where model, data and results live."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
-    attacks: list[str | dict[str, Any]] = ["fgsm", "pgd"]
-    eps: list[int | float | str] = [0, "1/255", "2/255", "4/255", "8/255"]
-    n: int | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=256, gt=0)
-    seed: int = 0
-    subgroups: list[str] = []
     out: Path = Path("medrobust-results/run")
     device: str = "auto"
-    bootstrap: int = Field(default=200, ge=0)
     resume: bool = True
-    suite: str | dict[str, Any] | None = None
     strict: bool = False
-    known_robust: bool = False
-    schedule: Literal["ascending", "parallel"] = "ascending"
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool = False
 
-    @field_validator("suite")
-    @classmethod
-    def _suite(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-        from medrobust.attacks.suite import SUITES
-
-        name = v if isinstance(v, str) or v is None else v.get("name")
-        if v is not None and name not in SUITES:
-            raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
-        return v
-
-    @field_validator("eps")
-    @classmethod
-    def _budgets(cls, v: list[int | float | str]) -> list[int | float | str]:
-        try:
-            parse_budgets(v)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return v
-
-    @field_validator("attacks")
-    @classmethod
-    def _attacks(cls, v: list[str | dict[str, Any]]) -> list[str | dict[str, Any]]:
-        if not v:
-            raise ValueError("at least one attack is needed")
-        for a in v:
-            name = a if isinstance(a, str) else a.get("name")
-            if not isinstance(name, str):
-                raise ValueError(f"attack {a!r} has no name")
-            base = name.split(":")[0].lower()
-            if base not in attack_names() and not base.startswith("art"):
-                raise ValueError(f"unknown attack {name!r}; choose from {', '.join(attack_names())}")
-        return v
+    def provenance(self) -> dict[str, Any]:
+        """Where model, data and results came from, for the manifest (the spec itself is recorded apart)."""
+        return self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict"})
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -106,9 +63,4 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     raw: dict[str, Any] = load_yaml_mapping(path) if path is not None else {}
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        where = f"{path}: " if path else ""
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{where}invalid configuration: {problems}") from None
+    return validated(RunConfig, raw, f"{path}: invalid configuration" if path else "invalid configuration")

@@ -7,12 +7,11 @@ from pathlib import Path
 
 from medrobust.datasets.synthetic import synthetic
 from medrobust.engine.evaluate import evaluate
+from medrobust.engine.spec import RunSpec
 from medrobust.models.demo import demo_model
 from medrobust.results.results import Results
 
 log = logging.getLogger(__name__)
-
-DEMO_EPS = (0, "1/255", "2/255", "4/255", "8/255")
 
 
 def run_demo(
@@ -25,13 +24,9 @@ def run_demo(
     return evaluate(
         model,
         test,
-        attacks=["fgsm", "pgd"],
-        eps=DEMO_EPS,
-        subgroups=["sex", "site"],
+        spec=RunSpec(subgroups=("sex", "site"), seed=seed),  # the default attacks and budgets
         out_dir=out_dir,
         resume=False,
-        seed=seed,
         progress=progress,
-        batch_size=256,
         config={"demo": True},
     )

@@ -1,4 +1,4 @@
-"""Turn a validated :class:`RunConfig` into a sweep: build data, model and attacks, evaluate."""
+"""Turn a validated :class:`RunConfig` into a sweep: build data and model, hand the spec to evaluate."""
 
 from __future__ import annotations
 
@@ -47,24 +47,9 @@ def run_config(cfg: RunConfig, progress: bool = True) -> Results:
     return evaluate(
         model,
         data,
-        attacks=cfg.attacks,
-        eps=cfg.eps,
-        batch_size=cfg.batch_size,
-        n=cfg.n,
-        subgroups=cfg.subgroups,
+        spec=cfg.spec(),
         out_dir=cfg.out,
         resume=cfg.resume,
-        seed=cfg.seed,
-        bootstrap=cfg.bootstrap,
         progress=progress,
-        config={
-            "run_config": cfg.model_dump(
-                mode="json", exclude={"strict", "known_robust", "schedule", "precision", "channels_last"}
-            )
-        },
-        suite=cfg.suite,
-        known_robust=cfg.known_robust,
-        schedule=cfg.schedule,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
+        config={"run_config": cfg.provenance()},
     )

@@ -24,48 +24,19 @@ from torch import Tensor
 from medrobust.attacks.base import Attack
 from medrobust.attacks.budgets import Budget
 from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
-from medrobust.errors import ConfigError
+from medrobust.engine.spec import SweepOptions
 from medrobust.models.adapter import ModelAdapter
+
+__all__ = ["BatchRows", "SweepOptions", "autocast", "sweep_batch", "weights_layout"]
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("ascending", "parallel")
-PRECISIONS = ("fp32", "bf16")
 
-
-@dataclass(frozen=True)
-class SweepOptions:
-    """How the sweep spends the device; the defaults are right on a CPU.
-
-    ``schedule``: ``"ascending"`` attacks the still-robust samples budget after budget;
-    ``"parallel"`` attacks them at every remaining budget in one batch (more work, fewer
-    and larger batches: pays only where the device would otherwise idle), then applies the
-    same rule, so the curve stays monotone. ``precision="bf16"`` runs the model's passes
-    under autocast; ``channels_last`` stores images and conv weights channels-last during
-    each batch (the network is handed back in its own layout). Check both against fp32
-    before trusting them (``benchmarks/sweep_vs_peers.py`` does).
-    """
-
-    schedule: str = "ascending"
-    precision: str = "fp32"
-    channels_last: bool = False
-
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-    def changed(self) -> dict[str, object]:
-        """The options that differ from the defaults (for the run config and its key)."""
-        default = SweepOptions()
-        return {k: v for k, v in vars(self).items() if getattr(default, k) != v}
-
-    def autocast(self, device: torch.device) -> AbstractContextManager[object]:
-        """bf16 autocast on ``device`` when asked, else nothing."""
-        if self.precision == "bf16":
-            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-        return nullcontext()
+def autocast(options: SweepOptions, device: torch.device) -> AbstractContextManager[object]:
+    """bf16 autocast on ``device`` when asked, else nothing."""
+    if options.precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 @contextmanager
@@ -144,7 +115,7 @@ def _sweep_batch(
     seconds: dict[str, float] = {}
     budget_seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    with opts.autocast(model.device):
+    with autocast(opts, model.device):
         clean_logits = model.logits(x)
     clean = clean_frame(head, index, ids, y, clean_logits, meta)
     seconds["clean"] = _elapsed(t0, model.device)
@@ -161,7 +132,7 @@ def _sweep_batch(
         for b_i, budget in enumerate(budgets):
             t_b = time.perf_counter()
             if budget.value == 0:
-                with opts.autocast(model.device):
+                with autocast(opts, model.device):
                     held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
             else:
                 todo = _still_robust(head.correct(held_logits, y), target, y)
@@ -174,7 +145,7 @@ def _sweep_batch(
                         adv_x, adv_logits = ahead.at(b_i, todo)
                     else:
                         extra = {"start": held_x[todo]} if warm and attack.accepts_start else {}
-                        with opts.autocast(model.device):
+                        with autocast(opts, model.device):
                             out = attack.run(
                                 model,
                                 x[todo],
@@ -226,7 +197,7 @@ class _Ahead:
         values = torch.tensor([b.value for b in rest], device=x.device, dtype=x.dtype)
         xs = x[samples].repeat(len(rest), *([1] * (x.ndim - 1)))
         ys = labels[samples].repeat(len(rest), *([1] * (labels.ndim - 1)))
-        with opts.autocast(model.device):
+        with autocast(opts, model.device):
             out = attack.run(model, xs, ys, values.repeat_interleave(m), seed=seed)
         return cls(samples, first, out.x_adv, out.logits)
 

@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medrobust.io import slug
-from medrobust.pytest_plugin.session import DEFAULT_ATTACKS, DEFAULT_EPS, INDEX, Run, SessionState
+from medrobust.pytest_plugin.session import INDEX, Run, SessionState
 
 if TYPE_CHECKING:
+    from medrobust.engine.spec import RunSpec
     from medrobust.results.results import Results
 
 log = logging.getLogger(__name__)
 
 
 class RobustnessFactory:
-    """``factory(model, data, attacks, eps, **evaluate_kwargs) -> Results``, once per key per session.
+    """``factory(model, data, attacks, eps, **options) -> Results``, once per key per session.
 
     ``model`` is a :class:`ModelAdapter`, an ``nn.Module`` or a builder (a callable returning
     either; called only when the run is not cached). ``data`` is a dataset or a builder.
     ``name`` names the run in reports and baselines (default: model and data names).
+    ``options`` are :class:`~medrobust.engine.spec.RunSpec` fields (``n=64``, ``suite="strong"``;
+    or a whole ``spec=``) and :func:`~medrobust.engine.evaluate.evaluate` keywords (``verify``).
     """
 
     def __init__(self, state: SessionState) -> None:
@@ -33,16 +36,20 @@ class RobustnessFactory:
         self,
         model: Any,
         data: Any,
-        attacks: Sequence[Any] = DEFAULT_ATTACKS,
-        eps: Sequence[float | str] = DEFAULT_EPS,
+        attacks: Sequence[Any] | None = None,
+        eps: Sequence[float | str] | None = None,
         *,
         name: str | None = None,
+        spec: RunSpec | None = None,
         **kwargs: Any,
     ) -> Results:
         from medrobust.engine.evaluate import evaluate
+        from medrobust.engine.spec import RunSpec
 
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in RunSpec.model_fields}
+        run_spec = RunSpec.build(spec, attacks=attacks, eps=eps, **options)  # defaults: the spec's, nowhere else
         kwargs.setdefault("progress", False)
-        key = self._key(model, data, attacks, eps, name, kwargs)
+        key = self._key(model, data, run_spec, name, kwargs)
         run = self.state.runs.get(key)
         if run is None:
             net = model() if _is_builder(model) else model
@@ -50,7 +57,7 @@ class RobustnessFactory:
             run_name = self._name(name, net, dataset, key)
             given = kwargs.pop("out_dir", None)  # an explicit folder wins over --robustness-report
             folder = Path(given) if given is not None else self.state.report / run_name if self.state.report else None
-            results = evaluate(net, dataset, attacks=list(attacks), eps=list(eps), out_dir=folder, **kwargs)
+            results = evaluate(net, dataset, spec=run_spec, out_dir=folder, **kwargs)
             run = Run(run_name, key, results, folder)  # with a folder, evaluate also wrote the HTML report
             self._gate(run)
             self.state.runs[key] = run
@@ -58,23 +65,9 @@ class RobustnessFactory:
             self.state.used.setdefault(self.state.current, []).append(key)
         return run.results
 
-    def _key(
-        self,
-        model: Any,
-        data: Any,
-        attacks: Sequence[Any],
-        eps: Sequence[Any],
-        name: str | None,
-        kwargs: dict[str, Any],
-    ) -> str:
-        parts = [
-            self._identity(model),
-            self._identity(data),
-            [_spec(a) for a in attacks],
-            [str(e) for e in eps],
-            name,
-            kwargs,
-        ]
+    def _key(self, model: Any, data: Any, spec: RunSpec, name: str | None, kwargs: dict[str, Any]) -> str:
+        """Model and data identities, the whole spec (attack objects described) and the other options."""
+        parts = [self._identity(model), self._identity(data), spec.model_dump(mode="json"), name, kwargs]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()
 
     def _identity(self, obj: Any) -> str:
@@ -177,10 +170,3 @@ def _fingerprint(obj: Any) -> str:
         return f"module:{h.hexdigest()}"
     fp = getattr(obj, "fingerprint", None)
     return f"data:{fp()}" if callable(fp) else f"object:{id(obj)}"
-
-
-def _spec(attack: Any) -> Any:
-    if isinstance(attack, str | dict):
-        return attack
-    describe = getattr(attack, "describe", None)
-    return {"label": getattr(attack, "label", repr(attack)), **(describe() if callable(describe) else {})}

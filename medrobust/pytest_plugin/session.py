@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 INDEX = "robustness.json"
 """The index ``--robustness-report`` writes: runs (folders) and checks; a valid baseline."""
 
-DEFAULT_ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
-DEFAULT_EPS: tuple[float | str, ...] = (0, "1/255", "2/255", "4/255", "8/255")
 MARKER = (
     "robustness(attack=None, eps, min_accuracy=None, min_auroc=None, max_drop=None, "
     "max_subgroup_gap=None, subgroup=None): robustness thresholds checked against the test's "

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from medrobust.engine.config import RunConfig
+from medrobust.engine.spec import DEFAULT_ATTACKS, DEFAULT_BUDGETS
 from medrobust.errors import ConfigError, MedrobustError
-from medrobust.io import expand_env, load_yaml_mapping, set_dotted, slug
+from medrobust.io import expand_env, load_yaml_mapping, set_dotted, slug, validated
 from medrobust.results.atomic import write_json, write_text
 from medrobust.results.results import Results
 from medrobust.suites.report import markdown, verdict
@@ -69,8 +70,8 @@ class Suite(BaseModel):
     defaults: dict[str, Any] = {}
     models: dict[str, dict[str, Any]]
     datasets: dict[str, dict[str, Any]]
-    attack_sets: dict[str, list[str | dict[str, Any]]] = {"default": ["fgsm", "pgd"]}
-    budgets: dict[str, list[float | str]] = {"default": [0, "1/255", "2/255", "4/255", "8/255"]}
+    attack_sets: dict[str, list[str | dict[str, Any]]] = {"default": list(DEFAULT_ATTACKS)}
+    budgets: dict[str, list[float | str]] = {"default": list(DEFAULT_BUDGETS)}
     exclude: list[dict[str, str]] = []
     gate: Gate = Gate()
 
@@ -127,11 +128,7 @@ def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Sui
     raw = load_yaml_mapping(p, "suite")
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
-    try:
-        suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{p}: invalid suite: {problems}") from None
+    suite = validated(Suite, raw, f"{p}: invalid suite")
     for rule in suite.exclude:
         unknown = set(rule) - set(AXES)
         if unknown:
@@ -176,12 +173,7 @@ def cell_config(suite: Suite, cell: Cell, folder: Path) -> RunConfig:
     }
     if "subgroups" in suite.datasets[cell.dataset]:
         raw["subgroups"] = suite.datasets[cell.dataset]["subgroups"]
-    raw = expand_env(raw)
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(problems) from None
+    return validated(RunConfig, expand_env(raw))
 
 
 def run_suite(

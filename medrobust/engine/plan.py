@@ -1,0 +1,209 @@
+"""Plan a run: resolve the spec's attacks, suites and budgets against a model and data, and key it.
+
+Everything here happens before the first attack: bad input fails fast, with the file or
+option named, and the run key (model, data, spec, code) is fixed once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medrobust.attacks.base import UNFINGERPRINTABLE, Attack
+from medrobust.attacks.budgets import Budget, parse_budgets
+from medrobust.attacks.registry import build_attack
+from medrobust.attacks.suite import Suite, build_suite, expand
+from medrobust.datasets.base import MedicalDataset
+from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
+from medrobust.errors import ConfigError, DataError, ModelError
+from medrobust.heads import Head, HeadKind
+from medrobust.models.adapter import ModelAdapter
+from medrobust.results.manifest import library_versions, now
+
+OUTSIDE_KEY = frozenset({"known_robust"})
+"""Spec fields that change how results are read, not which rows are computed."""
+
+
+@dataclass
+class Plan:
+    """A run resolved and keyed: what :func:`medrobust.engine.evaluate.execute` works through."""
+
+    spec: RunSpec
+    adapter: ModelAdapter
+    data: MedicalDataset
+    attacks: list[Attack]
+    suites: list[Suite]
+    budgets: list[Budget]
+    batches: list[list[int]]
+    record: dict[str, Any]
+    key: str
+    model_fp: str
+    data_fp: str
+    folder: Path | None
+    started: str
+    timings: dict[str, float] = field(default_factory=dict)
+    timings_per_budget: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def head(self) -> Head:
+        """The head the sweep uses (possibly binary for a 2-logit model on binary data)."""
+        return self.adapter.head
+
+    @property
+    def unfingerprintable(self) -> list[str]:
+        """Labels of attacks whose callables (e.g. a custom loss) cannot be fingerprinted."""
+        return [a["label"] for a in self.record["attacks"] if UNFINGERPRINTABLE in json.dumps(a, default=str)]
+
+
+def plan_run(
+    model: ModelAdapter | nn.Module,
+    data: MedicalDataset,
+    spec: RunSpec,
+    out_dir: str | Path | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Resolve ``spec`` against ``model`` and ``data``; ``config`` is extra provenance for the record."""
+    started = now()
+    attacks = [build(a) for a in spec.attacks]
+    labels = [a.label for a in attacks]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"attack labels must be unique, got {labels}")
+    data = data.subset(spec.n, seed=spec.seed)
+    if len(data) == 0:
+        raise DataError(data.info.name, "the dataset is empty")
+    adapter = _adapter(model, data)
+    head = _compatible_head(adapter, data)
+    if head != adapter.head:
+        adapter = copy.copy(adapter)  # the sweep's own view: the caller's adapter is never changed
+        adapter.head = head
+    suites = [build_suite(spec.suite, head)] if spec.suite is not None else []
+    suites += [a for a in attacks if isinstance(a, Suite)]
+    if len({s.label for s in suites}) != len(suites):
+        raise ConfigError(f"suite labels must be unique, got {[s.label for s in suites]}")
+    attacks = expand(attacks, suites)  # suite members run as attacks of their own
+    for col in spec.subgroups:
+        if col not in data[0][2]:
+            raise ConfigError(
+                f"subgroup {col!r} is not a metadata column of {data.info.name} (has: {sorted(data[0][2])})"
+            )
+    budgets = parse_budgets(spec.eps)
+    t0 = time.perf_counter()
+    model_fp, data_fp = adapter.fingerprint(), data.fingerprint()
+    seconds = time.perf_counter() - t0
+    record = run_record(spec, attacks, budgets, suites, len(data), config)
+    code = library_versions()["medrobust"]  # a resumed run never mixes rows from two versions
+    key = hashlib.sha256(
+        json.dumps([model_fp, data_fp, record, code], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    size = spec.batch_size
+    batches = [list(range(i, min(i + size, len(data)))) for i in range(0, len(data), size)]
+    folder = Path(out_dir) if out_dir is not None else None
+    return Plan(
+        spec, adapter, data, attacks, suites, budgets, batches, record, key, model_fp, data_fp, folder, started,
+        {"fingerprints": seconds},
+    )  # fmt: skip
+
+
+def run_record(
+    spec: RunSpec,
+    attacks: list[Attack],
+    budgets: list[Budget],
+    suites: list[Suite],
+    n: int,
+    config: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The spec as the manifest records it and the run key hashes: attacks resolved, budgets labelled.
+
+    Every spec field is in it (a new field joins the key by itself) except :data:`OUTSIDE_KEY`;
+    speed options appear only when changed, so default runs keep their key.
+    """
+    resolved = {"attacks", "eps", "suite", "n", *SweepOptions.model_fields, *OUTSIDE_KEY}
+    return {
+        "attacks": [{"label": a.label, "class": type(a).__name__, **jsonable(a.describe())} for a in attacks],
+        "eps": [{"value": b.value, "label": b.label} for b in budgets],
+        **spec.model_dump(mode="json", exclude=resolved),
+        "n": n,
+        **({"suites": {s.label: s.member_labels for s in suites}} if suites else {}),
+        **spec.changed(),
+        **(config or {}),
+    }
+
+
+def build(spec: AttackSpec) -> Attack:
+    """An attack from a name, a ``{"name": ..., **params}`` mapping or an attack object."""
+    if isinstance(spec, Attack):
+        return spec
+    if isinstance(spec, str):
+        return build_attack(spec)
+    if isinstance(spec, Mapping):
+        params = dict(spec)
+        name = params.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"attack spec {spec!r} has no 'name'")
+        return build_attack(name, **params)
+    raise ConfigError(f"cannot build an attack from {spec!r}")
+
+
+def check_batch(data: MedicalDataset, index: np.ndarray, x: torch.Tensor, y: torch.Tensor, head: Head) -> None:
+    """Fail on NaN pixels, out-of-bounds images or labels, naming the first bad sample."""
+    flat = x.reshape(x.shape[0], -1)
+    bad = ~torch.isfinite(flat).all(dim=1)
+    if bool(bad.any()):
+        i = int(index[int(bad.nonzero()[0])])
+        raise DataError(f"{data.info.name} sample {data.sample_id(i)}", "NaN or infinite pixels")
+    lo, hi = data.info.bounds
+    outside = (flat.amin(dim=1) < lo - 1e-6) | (flat.amax(dim=1) > hi + 1e-6)
+    if bool(outside.any()):
+        i = int(index[int(outside.nonzero()[0])])
+        raise DataError(
+            f"{data.info.name} sample {data.sample_id(i)}", f"pixels outside the declared bounds {data.info.bounds}"
+        )
+    problem = head.check_labels(y)
+    if problem:
+        raise DataError(data.info.name, problem)
+
+
+def _adapter(model: ModelAdapter | nn.Module, data: MedicalDataset) -> ModelAdapter:
+    sample = data[0][0]
+    if isinstance(model, ModelAdapter):
+        if model.bounds != tuple(data.info.bounds):
+            raise ModelError(
+                f"model {model.name} declares bounds {model.bounds} but {data.info.name} yields {data.info.bounds}"
+            )
+        if model.input_shape is None:
+            model = copy.copy(model)  # a shallow copy: same network, the caller's adapter unchanged
+            model.input_shape = tuple(sample.shape)
+            model.check_output_shape()
+        return model
+    return ModelAdapter(model, data.info.task, bounds=data.info.bounds, input_shape=tuple(sample.shape))
+
+
+def _compatible_head(adapter: ModelAdapter, data: MedicalDataset) -> Head:
+    """The head the sweep uses; a 2-logit multiclass head on binary data becomes binary."""
+    head, task, k = adapter.head, data.info.task, data.info.num_classes
+    if task == HeadKind.BINARY and head.kind == HeadKind.MULTICLASS and head.num_logits == 2:
+        return Head(HeadKind.BINARY, 2, head.threshold)
+    if head.kind != task or head.num_classes != k:
+        what = "labels" if task == HeadKind.MULTILABEL else "classes"
+        raise ModelError(
+            f"model {adapter.name} has a {head.kind.value} head with {head.num_logits} output(s), "
+            f"but {data.info.name} is a {task.value} task with {k} {what}"
+        )
+    return head
+
+
+def jsonable(d: dict[str, object]) -> dict[str, object]:
+    """Plain values kept, anything else as its ``str`` (for manifests)."""
+    return {
+        k: v if isinstance(v, int | float | str | bool | type(None) | list | tuple) else str(v) for k, v in d.items()
+    }
