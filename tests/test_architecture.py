@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "medrobust"
 LIMIT = 400
+ROOT = PACKAGE.parent
 
 
 def test_no_module_over_the_limit() -> None:
@@ -41,3 +43,34 @@ def test_heads_alias_reexports_the_same_objects() -> None:
         old = importlib.import_module("medrobust.models.heads")
     new = importlib.import_module("medrobust.heads")
     assert old.Head is new.Head and old.HeadKind is new.HeadKind
+
+
+LAYOUT_FILES = {"summary.json", "manifest.json", "samples.csv", "rows.csv", "gallery.npz", "state.json", "report.html"}
+
+
+def _string_literals(path: Path) -> set[str]:
+    """String constants of a module, docstrings excluded."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+    }
+
+
+def test_only_the_results_folder_knows_the_layout() -> None:
+    """File names of a results folder are spelled in results/folder.py and nowhere else in the code."""
+    spelled = {
+        str(p.relative_to(ROOT)): sorted(_string_literals(p) & LAYOUT_FILES)
+        for p in (ROOT / "medrobust").rglob("*.py")
+        if _string_literals(p) & LAYOUT_FILES
+    }
+    assert spelled == {"medrobust/results/folder.py": sorted(LAYOUT_FILES)}

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from medrobust.results.atomic import write_csv, write_json
+from medrobust.results.folder import PARTS, STATE, ResultsFolder
+
+__all__ = ["PARTS", "STATE", "RunState"]
 
 log = logging.getLogger(__name__)
-
-STATE = "state.json"
-PARTS = "parts"
 
 
 @dataclass
@@ -52,11 +52,11 @@ class RunState:
 
     def load_parts(self, folder: Path) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
         """The rows of every finished batch, in batch order."""
-        cleans, rows = [], []
-        for b in sorted(self.done):
-            cleans.append(pd.read_csv(_part(folder, "clean", b), dtype={"sample_id": str}, keep_default_na=False))
-            rows.append(pd.read_csv(_part(folder, "rows", b), dtype={"eps_label": str}))
-        return cleans, rows
+        f = ResultsFolder(folder)
+        done = sorted(self.done)
+        return [f.read_samples(_part(folder, "clean", b)) for b in done], [
+            f.read_rows(_part(folder, "rows", b)) for b in done
+        ]
 
     def finish(self, folder: Path) -> None:
         """Mark the run complete and drop the per-batch parts."""
@@ -84,7 +84,7 @@ def _set_aside(folder: Path) -> Path | None:
 
 
 def _part(folder: Path, kind: str, batch: int) -> Path:
-    return folder / PARTS / f"{kind}-{batch:06d}.csv"
+    return ResultsFolder(folder).part(kind, batch)
 
 
 def _part_files_exist(folder: Path, batch: int) -> bool:

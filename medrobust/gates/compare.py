@@ -7,7 +7,6 @@ model or data (by fingerprint) are refused unless ``allow_different`` is set.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from typing import Any
 
 from medrobust.errors import ConfigError, DataError
 from medrobust.reports.format import is_missing, num
-from medrobust.results.results import MANIFEST, SUMMARY, Results
+from medrobust.results.folder import MANIFEST, SUMMARY, ResultsFolder
+from medrobust.results.results import Results
 from medrobust.results.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -163,33 +163,16 @@ def _load(source: Results | str | Path) -> tuple[Summary, dict[str, Any] | None,
         return source.summary, source.manifest, str(source.path or "results object")
     path = Path(source)
     if path.is_dir():
-        summary_path, manifest_path = path / SUMMARY, path / MANIFEST
+        folder, name = ResultsFolder(path), SUMMARY
     elif path.is_file():
-        summary_path, manifest_path = path, path.parent / MANIFEST
+        folder, name = ResultsFolder(path.parent), path.name
     else:
         raise DataError(str(path), "no such results folder or summary file")
-    if not summary_path.is_file():
+    if not (folder / name).is_file():
         raise DataError(str(path), f"not a results folder (no {SUMMARY})")
-    summary = Summary.from_json(_read_text(summary_path), str(summary_path))
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else None
+    summary = Summary.from_json(folder.read_text(name), str(folder / name))
+    manifest = folder.read_manifest() if (folder / MANIFEST).is_file() else None
     return summary, manifest, str(path)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(str(path), f"unreadable ({exc})") from None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(str(path), f"unreadable JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise DataError(str(path), "expected a JSON object")
-    return obj
 
 
 def _check_fingerprints(base: dict[str, Any] | None, cur: dict[str, Any] | None, allow_different: bool) -> list[str]:

@@ -119,11 +119,13 @@ class RobustnessFactory:
 
 def _baseline_index(path: Path) -> dict[str, Path] | None:
     """Run name -> baseline results folder (``*``: one folder for every run); ``None`` if unusable."""
+    from medrobust.results.folder import SUMMARY, ResultsFolder
+
     if path.is_dir() and (path / INDEX).is_file():
         path = path / INDEX
-    if path.is_file() and path.name == "summary.json":
+    if path.is_file() and path.name == SUMMARY:
         path = path.parent
-    if path.is_dir() and (path / "summary.json").is_file():
+    if path.is_dir() and ResultsFolder(path).has_summary():
         return {"*": path}
     if path.is_file():
         try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medrobust.results.atomic import write_csv, write_text
+from medrobust.results.folder import JUNIT, REPORT, REPORTS, SUMMARY_CSV, SUMMARY_MD
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,10 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.html"
-SUMMARY_CSV = "summary.csv"
-SUMMARY_MD = "summary.md"
-JUNIT = "junit.xml"
+__all__ = ["JUNIT", "REPORT", "SUMMARY_CSV", "SUMMARY_MD", "ReportRenderer", "write_reports"]
 
 
 def write_reports(
@@ -43,7 +41,7 @@ def write_reports(
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / name for name in (REPORT, SUMMARY_CSV, SUMMARY_MD, JUNIT)}
+    paths = {name: folder / name for name in REPORTS}
     write_csv(paths[SUMMARY_CSV], results.to_dataframe())
     md = render_markdown(results)
     if comparison is not None:

@@ -17,10 +17,12 @@ import numpy as np
 from torch import Tensor
 
 from medrobust.results.atomic import write_bytes
+from medrobust.results.folder import GALLERY, ResultsFolder
+
+__all__ = ["GALLERY", "GALLERY_SIZE", "Gallery", "middle_slice"]
 
 log = logging.getLogger(__name__)
 
-GALLERY = "gallery.npz"
 GALLERY_SIZE = 8
 
 
@@ -51,7 +53,7 @@ class Gallery:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``gallery.npz`` atomically (plain arrays, no pickled objects)."""
-        path = Path(folder) / GALLERY
+        path = ResultsFolder(folder).gallery
         names = list(self.adversarial)
         buf = io.BytesIO()
         np.savez_compressed(
@@ -67,7 +69,7 @@ class Gallery:
     @classmethod
     def load(cls, folder: str | Path) -> Gallery | None:
         """Read ``gallery.npz`` from a results folder; ``None`` when absent or unreadable."""
-        path = Path(folder) / GALLERY
+        path = ResultsFolder(folder).gallery
         if not path.is_file():
             return None
         try:

@@ -1,15 +1,11 @@
 """The results of one sweep: rows, summary, manifest; saved as a folder, loaded back.
 
-Folder layout: ``summary.json`` (schema-versioned), ``manifest.json``, ``samples.csv``
-(one row per sample), ``rows.csv`` (one row per sample x attack x budget), ``gallery.npz``
-(a few clean/adversarial pixel pairs) and the reports (``report.html``, ``summary.csv``,
-``summary.md``, ``junit.xml``; see :mod:`medrobust.reports`).
+The folder's layout belongs to :class:`~medrobust.results.folder.ResultsFolder`.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import pandas as pd
 
 from medrobust.errors import DataError
-from medrobust.results.atomic import write_csv, write_json, write_text
+from medrobust.results.folder import MANIFEST, ROWS, SAMPLES, SUMMARY, ResultsFolder
 from medrobust.results.gallery import Gallery
 from medrobust.results.summary import BudgetPoint, Summary, TrustWarning
 
@@ -39,10 +35,8 @@ class Renderer(Protocol):
     def write_reports(self, results: Results, folder: Path) -> object: ...
 
 
-SUMMARY = "summary.json"
-MANIFEST = "manifest.json"
-SAMPLES = "samples.csv"
-ROWS = "rows.csv"
+__all__ = ["MANIFEST", "RENDERER_MODULE", "ROWS", "SAMPLES", "SUMMARY", "Renderer", "Results"]
+
 RENDERER_MODULE = "medrobust.reports"
 
 
@@ -134,11 +128,7 @@ class Results:
     def save(self, path: str | Path, reports: bool = True) -> Path:
         """Write the results folder atomically, file by file, then (``reports``) the reports."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_csv(path / SAMPLES, self.clean)
-        write_csv(path / ROWS, self.rows)
-        write_json(path / MANIFEST, self.manifest)
-        write_text(path / SUMMARY, self.summary.to_json() + "\n")
+        ResultsFolder(path).write_tables(self.clean, self.rows, self.manifest, self.summary.to_json() + "\n")
         if self.gallery is not None:
             self.gallery.save(path)
         self.path = path
@@ -149,18 +139,13 @@ class Results:
     @classmethod
     def load(cls, path: str | Path) -> Results:
         """Read a results folder written by :meth:`save`."""
-        path = Path(path)
-        missing = [n for n in (SUMMARY, MANIFEST, SAMPLES, ROWS) if not (path / n).is_file()]
+        folder = ResultsFolder(path)
+        missing = folder.missing()
         if missing:
-            raise DataError(str(path), f"not a complete results folder (missing {', '.join(missing)})")
-        summary = Summary.from_json((path / SUMMARY).read_text(), str(path / SUMMARY))
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(str(path / MANIFEST), f"unreadable JSON: {exc}") from None
-        clean = pd.read_csv(path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
-        rows = pd.read_csv(path / ROWS, dtype={"eps_label": str})
-        return cls(summary, manifest, clean, rows, path, Gallery.load(path))
+            raise DataError(str(folder.path), f"not a complete results folder (missing {', '.join(missing)})")
+        summary = Summary.from_json(folder.read_text(SUMMARY), str(folder.summary))
+        manifest = folder.read_manifest()
+        return cls(summary, manifest, folder.read_samples(), folder.read_rows(), folder.path, Gallery.load(folder.path))
 
 
 def _renderer() -> Renderer:

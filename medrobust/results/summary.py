@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from medrobust.errors import DataError
+from medrobust.results.folder import SUMMARY
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = Path(__file__).with_name("summary.schema.json")
@@ -262,7 +263,7 @@ class Summary(Record):
             raise DataError(where, f"not a medrobust summary ({problems})") from None
 
     @classmethod
-    def from_json(cls, text: str, where: str = "summary.json") -> Summary:
+    def from_json(cls, text: str, where: str = SUMMARY) -> Summary:
         """Read ``summary.json`` text; refuse another major schema version."""
         try:
             data = json.loads(text)

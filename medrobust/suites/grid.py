@@ -25,6 +25,7 @@ from medrobust.engine.spec import DEFAULT_ATTACKS, DEFAULT_BUDGETS
 from medrobust.errors import ConfigError, MedrobustError
 from medrobust.io import expand_env, load_yaml_mapping, set_dotted, slug, validated
 from medrobust.results.atomic import write_json, write_text
+from medrobust.results.folder import ResultsFolder
 from medrobust.results.results import Results
 from medrobust.suites.report import markdown, verdict
 
@@ -275,7 +276,7 @@ def _gate(cell: Cell, base_dir: Path, cell_dir: Path, gate: Gate) -> dict[str, A
     from medrobust.gates.assertions import regression_gate
 
     assert cell.results is not None
-    if not (base_dir / "summary.json").is_file():
+    if not ResultsFolder(base_dir).has_summary():
         return {"status": "new", "message": "no such cell in the baseline"}
     try:
         comparison = regression_gate(base_dir, cell.results, tolerance=gate.tolerance, metric=gate.metric)

@@ -1,0 +1,115 @@
+"""One results folder: which file is where, written atomically and read back with clear errors.
+
+The only module that knows the layout. ``summary.json`` (schema-versioned), ``manifest.json``,
+``samples.csv`` (one row per sample), ``rows.csv`` (one row per sample x attack x budget),
+``gallery.npz``; while a run is under way ``state.json`` and ``parts/``; the reports
+(``report.html``, ``summary.csv``, ``summary.md``, ``junit.xml``) written by
+:mod:`medrobust.reports`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from medrobust.errors import DataError
+from medrobust.results.atomic import write_csv, write_json, write_text
+
+SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
+SAMPLES = "samples.csv"
+ROWS = "rows.csv"
+GALLERY = "gallery.npz"
+STATE = "state.json"
+PARTS = "parts"
+REPORT = "report.html"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_MD = "summary.md"
+JUNIT = "junit.xml"
+
+REQUIRED = (SUMMARY, MANIFEST, SAMPLES, ROWS)
+"""The files a finished run always has."""
+REPORTS = (REPORT, SUMMARY_CSV, SUMMARY_MD, JUNIT)
+"""The files :func:`medrobust.reports.write_reports` adds."""
+
+
+@dataclass(frozen=True)
+class ResultsFolder:
+    """A results folder at ``path`` (which need not exist yet)."""
+
+    path: Path
+
+    def __init__(self, path: str | Path) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def state(self) -> Path:
+        return self.path / STATE
+
+    @property
+    def parts(self) -> Path:
+        return self.path / PARTS
+
+    @property
+    def gallery(self) -> Path:
+        return self.path / GALLERY
+
+    def part(self, kind: str, batch: int) -> Path:
+        """One finished batch's ``clean`` or ``rows`` table while the run is under way."""
+        return self.parts / f"{kind}-{batch:06d}.csv"
+
+    def has_summary(self) -> bool:
+        return self.summary.is_file()
+
+    def missing(self) -> list[str]:
+        """The required files that are not there (empty for a finished run)."""
+        return [n for n in REQUIRED if not (self.path / n).is_file()]
+
+    def write_tables(self, clean: pd.DataFrame, rows: pd.DataFrame, manifest: dict[str, Any], summary: str) -> None:
+        """Rows first, the summary last: a folder with a summary is always whole."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_csv(self.path / SAMPLES, clean)
+        write_csv(self.path / ROWS, rows)
+        write_json(self.manifest, manifest)
+        write_text(self.summary, summary)
+
+    def read_text(self, name: str) -> str:
+        """A file of the folder as text; a clear error naming it when unreadable."""
+        path = self.path / name
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(str(path), f"unreadable ({exc})") from None
+
+    def read_manifest(self) -> dict[str, Any]:
+        """``manifest.json`` as a mapping."""
+        try:
+            obj = json.loads(self.read_text(MANIFEST))
+        except json.JSONDecodeError as exc:
+            raise DataError(str(self.manifest), f"unreadable JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise DataError(str(self.manifest), "expected a JSON object")
+        return obj
+
+    def read_samples(self, path: Path | None = None) -> pd.DataFrame:
+        """``samples.csv`` (or a clean part): ids stay strings, empty metadata stays empty."""
+        return pd.read_csv(path or self.path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
+
+    def read_rows(self, path: Path | None = None) -> pd.DataFrame:
+        """``rows.csv`` (or a rows part): budget labels stay strings."""
+        return pd.read_csv(path or self.path / ROWS, dtype={"eps_label": str})
