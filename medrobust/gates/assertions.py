@@ -15,55 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 from medrobust.attacks.budgets import parse_budget
 from medrobust.errors import ConfigError
+from medrobust.gates.thresholds import KINDS, THRESHOLDS, Check
+from medrobust.text import PLAIN_MISSING, as_float, num
 
 if TYPE_CHECKING:
     from medrobust.gates.compare import Comparison
     from medrobust.results.results import Results
 
-THRESHOLDS = ("min_accuracy", "min_auroc", "max_drop", "max_subgroup_gap")
-"""The threshold keywords ``assert_robust`` and the ``robustness`` marker accept."""
-
-_WHAT = {
-    "min_accuracy": ("robust accuracy", ">="),
-    "min_auroc": ("AUROC", ">="),
-    "max_drop": ("accuracy drop", "<="),
-    "max_subgroup_gap": ("subgroup gap", "<="),
-}
+__all__ = [
+    "THRESHOLDS",
+    "Check",
+    "RobustnessAssertionError",
+    "Verdict",
+    "assert_no_regression",
+    "assert_robust",
+    "check_robust",
+    "curve_table",
+    "regression_gate",
+    "run_name",
+]
 
 
 class RobustnessAssertionError(AssertionError):
     """A robustness threshold or the regression gate did not hold; the message shows why."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """One threshold checked at one budget of one attack."""
-
-    run: str
-    attack: str
-    budget: str
-    eps: float
-    threshold_name: str
-    threshold: float
-    value: float
-    subgroup: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the value meets the threshold (NaN never does)."""
-        if math.isnan(self.value):
-            return False
-        _, op = _WHAT[self.threshold_name]
-        return self.value >= self.threshold - 1e-12 if op == ">=" else self.value <= self.threshold + 1e-12
-
-    def describe(self) -> str:
-        """``robust accuracy 0.652 < 0.700 (min_accuracy)``-style text."""
-        what, op = _WHAT[self.threshold_name]
-        if self.subgroup:
-            what = f"{what} by {self.subgroup}"
-        shown = "undefined (NaN)" if math.isnan(self.value) else f"{self.value:.3f}"
-        sign = op if self.ok else {">=": "<", "<=": ">"}[op]
-        return f"{what} {shown} {sign} {self.threshold:.3f} ({self.threshold_name})"
 
 
 @dataclass
@@ -163,7 +137,7 @@ def check_robust(
                         gap = result.summary["subgroups"][col].get("gap", {}).get(name, {}).get(label, math.nan)
                         verdict.checks.append(Check(run, name, label, b["eps"], key, limit, _num(gap), col))
                     continue
-                value = {"min_accuracy": "robust_accuracy", "min_auroc": "auroc", "max_drop": "drop"}[key]
+                value = KINDS[key][0]
                 verdict.checks.append(Check(run, name, label, b["eps"], key, limit, _num(b.get(value))))
     verdict.curves = curve_table(result, attacks, budget.value, verdict.failed, columns)
     _notify(verdict)
@@ -320,13 +294,8 @@ def _subgroups(result: Results, subgroup: str | Sequence[str] | None) -> list[st
 
 
 def _num(v: Any) -> float:
-    try:
-        return float(v) if v is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
+    return as_float(v)
 
 
 def _fmt(v: Any, width: int = 0) -> str:
-    x = _num(v)
-    text = "-" if math.isnan(x) else f"{x:.3f}"
-    return f"{text:>{width}}" if width else text
+    return num(as_float(v), width=width, missing=PLAIN_MISSING)

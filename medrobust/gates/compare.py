@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from medrobust.errors import ConfigError, DataError
-from medrobust.reports.format import is_missing, num
 from medrobust.results.folder import MANIFEST, SUMMARY, ResultsFolder
 from medrobust.results.results import Results
 from medrobust.results.summary import Summary
+from medrobust.text import is_missing, markdown_table, num
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,12 @@ class Comparison:
             "",
             self.verdict(),
             "",
-            "| attack | budget | baseline | current | delta | status |",
-            "|---|---|---|---|---|---|",
         ]
-        for r in self.rows:
-            lines.append(
-                f"| {r['attack']} | {r['label']} | {num(r['baseline'])} | {num(r['current'])} | {_signed(r['delta'])} | {icon[r['status']]} |"  # noqa: E501
-            )
+        rows = [
+            [r["attack"], r["label"], num(r["baseline"]), num(r["current"]), _signed(r["delta"]), icon[r["status"]]]
+            for r in self.rows
+        ]
+        lines += markdown_table(["attack", "budget", "baseline", "current", "delta", "status"], rows)
         lines += [""] + [f"- note: {n}" for n in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
@@ -201,4 +200,4 @@ def _value(v: Any) -> float:
 
 
 def _signed(v: float) -> str:
-    return "–" if math.isnan(v) else f"{v:+.3f}"
+    return num(v, signed=True)

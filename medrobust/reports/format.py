@@ -1,35 +1,23 @@
-"""Shared text formatting for the reports: numbers, intervals, budgets and class names."""
+"""Text the reports share beyond :mod:`medrobust.text`: budgets, class names, the strongest attack."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from medrobust.results.summary import SummaryLike
+from medrobust.text import MISSING, interval, is_missing, num
 
-MISSING = "–"
-
-
-def is_missing(v: Any) -> bool:
-    """True for ``None`` and NaN (how JSON ``null`` metrics come back)."""
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def num(v: Any, digits: int = 3) -> str:
-    """A metric with ``digits`` decimals, or a dash when undefined."""
-    if is_missing(v):
-        return MISSING
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return str(v)
-    return f"{v:.{digits}f}"
-
-
-def interval(pair: Any, digits: int = 3) -> str:
-    """A confidence interval as ``[lo, hi]``, or empty when there is none."""
-    if not isinstance(pair, list | tuple) or len(pair) != 2 or any(is_missing(v) for v in pair):
-        return ""
-    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
+__all__ = [
+    "MISSING",
+    "budget_text",
+    "class_text",
+    "interval",
+    "is_missing",
+    "largest_budget",
+    "num",
+    "strongest_attack",
+]
 
 
 def budget_text(budget: Mapping[str, Any]) -> str:

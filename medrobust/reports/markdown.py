@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from medrobust.reports.format import interval, is_missing, num
+from medrobust.text import interval, is_missing, markdown_table, md_cell, num
 
 if TYPE_CHECKING:
     from medrobust.results.results import Results
@@ -17,7 +16,7 @@ def render_markdown(results: Results) -> str:
     model = m.get("model", {}).get("name", "model")
     data = m.get("data", {}).get("name", "data")
     lines = [
-        f"## medrobust: {_cell(model)} on {_cell(data)}",
+        f"## medrobust: {md_cell(model)} on {md_cell(data)}",
         "",
         f"n = {s.get('n', '?')}, task {s.get('task', '?')}, clean accuracy **{num(s['clean'].get('accuracy'))}** "
         f"{interval(s['clean'].get('accuracy_ci'))}, clean AUROC {num(s['clean'].get('auroc'))}",
@@ -41,7 +40,7 @@ def render_markdown(results: Results) -> str:
                     num(b.get("specificity")),
                 ]
             )
-    lines += table(head, body)
+    lines += markdown_table(head, body)
     gaps = []
     for column, split in s.get("subgroups", {}).items():
         for attack, curve in split.get("gap", {}).items():
@@ -50,10 +49,10 @@ def render_markdown(results: Results) -> str:
                 gaps.append([column, attack, label, num(gap), num(split.get("clean_gap"))])
     if gaps:
         lines += ["", "**Subgroups**: largest robust-accuracy gap between groups", ""]
-        lines += table(["split", "attack", "at budget", "gap", "clean gap"], gaps)
+        lines += markdown_table(["split", "attack", "at budget", "gap", "clean gap"], gaps)
     warnings = s.get("warnings", [])
     lines += ["", f"**Trust warnings**: {len(warnings)}" if warnings else "**Trust warnings**: none"]
-    lines += [f"- `{_cell(w.get('code', 'warning'))}`: {_cell(w.get('message', ''))}" for w in warnings]
+    lines += [f"- `{md_cell(w.get('code', 'warning'))}`: {md_cell(w.get('message', ''))}" for w in warnings]
     lines += [
         "",
         f"<sub>run {str(m.get('medrobust_run', ''))[:12]}, schema {s.get('schema_version', '?')}, "
@@ -61,14 +60,3 @@ def render_markdown(results: Results) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A Markdown table; cells are escaped so a ``|`` cannot break it."""
-    out = ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def _cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")

@@ -17,6 +17,7 @@ from medrobust.errors import DataError
 from medrobust.results.folder import MANIFEST, ROWS, SAMPLES, SUMMARY, ResultsFolder
 from medrobust.results.gallery import Gallery
 from medrobust.results.summary import BudgetPoint, Summary, TrustWarning
+from medrobust.text import PLAIN_MISSING, num
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -157,6 +158,4 @@ def _renderer() -> Renderer:
 
 
 def _f(v: Any, width: int = 10) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return f"{'-':>{width}}"
-    return f"{v:>{width}.3f}"
+    return num(v, width=width, missing=PLAIN_MISSING)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medrobust.reports.format import num
+from medrobust.text import markdown_table, md_cell, num
 
 if TYPE_CHECKING:
     from medrobust.suites.grid import SuiteRun
@@ -22,30 +22,26 @@ def markdown(run: SuiteRun) -> str:
         lines.append(
             f"Gate against `{run.baseline}` ({run.suite.gate.metric}, tolerance {run.suite.gate.tolerance:g}): **{verdict(run)}**."  # noqa: E501
         )
-    lines += [
-        "",
-        "| cell | status | n | clean acc | attack | robust accuracy by budget | gate |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows: list[list[object]] = []
     for c in run.cells:
         gate = c.gate.get("status", "") if c.gate else ""
         if c.results is None:
-            lines.append(f"| {c.id} | {c.status} | | | | {_md(c.message)} | {gate} |")
+            rows.append([c.id, c.status, "", "", "", c.message, gate])
             continue
         s = c.results.summary
-        for i, (name, a) in enumerate(s["attacks"].items()):
-            curve = ", ".join(f"{b['label']}: {num(b['robust_accuracy'])}" for b in a["budgets"])
-            first = (
-                f"| {c.id} | {c.status} | {s.get('n')} | {num(s['clean'].get('accuracy'))} " if i == 0 else "| | | | "
-            )
-            lines.append(f"{first}| {name} | {curve} | {gate if i == 0 else ''} |")
+        for i, (name, a) in enumerate(s.attacks.items()):
+            curve = ", ".join(f"{b.label}: {num(b.robust_accuracy)}" for b in a.budgets)
+            first = [c.id, c.status, s.n, num(s.clean.accuracy)] if i == 0 else ["", "", "", ""]
+            rows.append([*first, name, curve, gate if i == 0 else ""])
+    head = ["cell", "status", "n", "clean acc", "attack", "robust accuracy by budget", "gate"]
+    lines += ["", *markdown_table(head, rows)]
     for c in run.cells:
         if c.gate.get("status") in ("regression", "error"):
             lines += [
                 "",
                 f"## {c.id}: {c.gate['status']}",
                 "",
-                c.gate.get("markdown") or _md(c.gate.get("message", "")),
+                c.gate.get("markdown") or md_cell(c.gate.get("message", "")),
             ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -57,7 +53,3 @@ def verdict(run: SuiteRun) -> str:
     if run.baseline is None:
         return "not gated"
     return "REGRESSION" if run.regressions else "PASS"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
