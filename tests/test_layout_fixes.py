@@ -103,13 +103,13 @@ def test_corrupt_state_keeps_the_old_parts(tmp_path: Path, caplog: pytest.LogCap
     model = _model()
     medrobust.evaluate(model, data, [FGSM()], [0, "2/255"], bootstrap=0, out_dir=out, batch_size=16)
     (out / "parts").mkdir(exist_ok=True)
-    (out / "parts" / "clean-000000.csv").write_text("sample\n0\n")
+    (out / "parts" / "abc-clean-000000.parquet").write_text("sample\n0\n")
     (out / "state.json").write_text("{not json")
     with caplog.at_level(logging.WARNING):
         res = medrobust.evaluate(model, data, [FGSM()], [0, "2/255"], bootstrap=0, out_dir=out, batch_size=16)
     assert "unreadable run state" in caplog.text
     kept = out / "corrupt-1"
-    assert (kept / "state.json").read_text() == "{not json" and (kept / "parts" / "clean-000000.csv").is_file()
+    assert (kept / "state.json").read_text() == "{not json" and (kept / "parts" / "abc-clean-000000.parquet").is_file()
     assert res.summary.n == 32
 
 

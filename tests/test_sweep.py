@@ -104,7 +104,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(
     full = medrobust.evaluate(binary_model, binary_test_data, [PGD(steps=4)], **kw)  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
         medrobust.evaluate(binary_model, binary_test_data, [CountingPGD(fail_at=5, steps=4)], out_dir=tmp_path, **kw)  # type: ignore[arg-type]
-    assert len(list((tmp_path / "parts").glob("rows-*.csv"))) == 2  # two batches of 64 survived
+    assert len(list((tmp_path / "parts").glob("*-rows-*.parquet"))) == 2  # two batches of 64 survived
     resumed_attack = CountingPGD(steps=4)
     resumed = medrobust.evaluate(binary_model, binary_test_data, [resumed_attack], out_dir=tmp_path, **kw)  # type: ignore[arg-type]
     assert sum(1 for e, _ in resumed_attack.calls if e > 0) == 2 * 2  # only the last two batches ran

@@ -54,8 +54,11 @@ class RunConfig(RunSpec):
     strict: bool = False
 
     def provenance(self) -> dict[str, Any]:
-        """Where model, data and results came from, for the manifest (the spec itself is recorded apart)."""
-        return self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict"})
+        """Where model and data came from, for the manifest and the run key (the spec is recorded apart).
+
+        The output folder and the resume flag are left out: a moved results folder still resumes.
+        """
+        return self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume"})
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.spec import AttackSpec, RunSpec
-from medrobust.engine.state import RunState
+from medrobust.engine.state import RunState, folder_lock
 from medrobust.engine.sweep import sweep_batch
 from medrobust.engine.trust import PROBE_SIZE, probe_model, run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
@@ -56,13 +57,14 @@ def evaluate(
     interrupted run resumes; ``config`` is extra provenance recorded in the manifest.
     """
     run = plan_run(model, data, RunSpec.build(spec, attacks=attacks, eps=eps, **options), out_dir, config)
-    state = open_state(run, resume)
-    if run.folder is not None and state.complete:
-        log.info("%s: run already complete, loading results", run.folder)
-        return Results.load(run.folder)
-    cleans, rows = state.load_parts(run.folder) if run.folder else ([], [])
-    gallery, probes = execute(run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers)
-    return finish(run, state, cleans, rows, gallery, probes)
+    with folder_lock(run.folder) if run.folder is not None else nullcontext():  # one writer per folder
+        state = open_state(run, resume)
+        if run.folder is not None and state.complete:
+            log.info("%s: run already complete, loading results", run.folder)
+            return Results.load(run.folder)
+        cleans, rows = state.load_parts(run.folder) if run.folder else ([], [])
+        gallery, probes = execute(run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers)
+        return finish(run, state, cleans, rows, gallery, probes)
 
 
 def open_state(run: Plan, resume: bool) -> RunState:

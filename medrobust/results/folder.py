@@ -2,7 +2,8 @@
 
 The only module that knows the layout. ``summary.json`` (schema-versioned), ``manifest.json``,
 ``samples.csv`` (one row per sample), ``rows.csv`` (one row per sample x attack x budget),
-``gallery.npz``; while a run is under way ``state.json`` and ``parts/``; the reports
+``gallery.npz``; while a run is under way ``state.json`` and ``parts/`` (Parquet, one file per
+finished batch, each carrying its run key), and ``.medrobust.lock`` (one writer); the reports
 (``report.html``, ``summary.csv``, ``summary.md``, ``junit.xml``) written by
 :mod:`medrobust.reports`.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from medrobust.errors import DataError
-from medrobust.results.atomic import write_csv, write_json, write_text
+from medrobust.results.atomic import write_bytes, write_csv, write_json, write_text
 
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -26,6 +27,8 @@ ROWS = "rows.csv"
 GALLERY = "gallery.npz"
 STATE = "state.json"
 PARTS = "parts"
+LOCK = ".medrobust.lock"
+RUN_KEY = b"medrobust_run"  # the run key in every part's Parquet metadata
 REPORT = "report.html"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -69,9 +72,42 @@ class ResultsFolder:
     def gallery(self) -> Path:
         return self.path / GALLERY
 
-    def part(self, kind: str, batch: int) -> Path:
-        """One finished batch's ``clean`` or ``rows`` table while the run is under way."""
-        return self.parts / f"{kind}-{batch:06d}.csv"
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK
+
+    def part(self, kind: str, batch: int, key: str) -> Path:
+        """One finished batch's ``clean`` or ``rows`` table of run ``key`` while the run is under way."""
+        return self.parts / f"{key[:12]}-{kind}-{batch:06d}.parquet"
+
+    def write_part(self, kind: str, batch: int, key: str, frame: pd.DataFrame) -> None:
+        """A part as Parquet (dtypes kept, so a resumed run is exact), its run key in the metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_KEY: key.encode()})
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf)
+        write_bytes(self.part(kind, batch, key), buf.getvalue().to_pybytes())
+
+    def read_part(self, kind: str, batch: int, key: str) -> pd.DataFrame:
+        """A part written by :meth:`write_part`; one written by another run is refused, never merged."""
+        import pyarrow.parquet as pq
+
+        path = self.part(kind, batch, key)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(str(path), f"unreadable part of an interrupted run ({exc})") from None
+        written_by = (table.schema.metadata or {}).get(RUN_KEY, b"").decode()
+        if written_by != key:
+            raise DataError(
+                str(path),
+                f"written by run {written_by[:12] or '(unknown)'}, not by this run {key[:12]}: "
+                "two runs shared this folder; refusing to mix their rows (use another --out or --no-resume)",
+            )
+        return table.to_pandas()
 
     def has_summary(self) -> bool:
         return self.summary.is_file()
@@ -106,10 +142,10 @@ class ResultsFolder:
             raise DataError(str(self.manifest), "expected a JSON object")
         return obj
 
-    def read_samples(self, path: Path | None = None) -> pd.DataFrame:
-        """``samples.csv`` (or a clean part): ids stay strings, empty metadata stays empty."""
-        return pd.read_csv(path or self.path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
+    def read_samples(self) -> pd.DataFrame:
+        """``samples.csv``: ids stay strings, empty metadata stays empty."""
+        return pd.read_csv(self.path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
 
-    def read_rows(self, path: Path | None = None) -> pd.DataFrame:
-        """``rows.csv`` (or a rows part): budget labels stay strings."""
-        return pd.read_csv(path or self.path / ROWS, dtype={"eps_label": str})
+    def read_rows(self) -> pd.DataFrame:
+        """``rows.csv``: budget labels stay strings."""
+        return pd.read_csv(self.path / ROWS, dtype={"eps_label": str})
