@@ -117,6 +117,7 @@ def _sweep_batch(
     t0 = time.perf_counter()
     with autocast(opts, model.device):
         clean_logits = model.logits(x)
+    model.check_finite(clean_logits, ids)
     clean = clean_frame(head, index, ids, y, clean_logits, meta)
     seconds["clean"] = _elapsed(t0, model.device)
     blocks: list[tuple[str, float, str, dict[str, Tensor]]] = []

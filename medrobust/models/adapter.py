@@ -189,6 +189,16 @@ class ModelAdapter(nn.Module):
         log.info("verified %s on %d samples (max logit diff %.2e)", self.name, agree, diff)
         return report
 
+    def check_finite(self, logits: Tensor, ids: Sequence[str]) -> None:
+        """Refuse NaN or infinite logits (they would count as class 0), naming the first bad sample."""
+        bad = ~torch.isfinite(logits.reshape(logits.shape[0], -1)).all(dim=1)
+        if bool(bad.any()):  # one host sync per clean batch, outside the attack loops
+            first = int(bad.nonzero()[0])
+            raise ModelError(
+                f"model {self.name} returned NaN or infinite logits for {int(bad.sum())} of {logits.shape[0]} "
+                f"samples (first: sample {ids[first]}); check the weights and the preprocessing"
+            )
+
     def _native_reference(self, x: Tensor) -> Tensor:
         """The native model on an independently preprocessed copy of ``x``."""
         z = x.to(self.device, dtype=torch.float32, copy=True)  # never normalise the caller's tensor in place

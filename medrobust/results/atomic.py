@@ -44,9 +44,21 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts a spreadsheet would run as a formula (OWASP CSV injection)."""
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Atomic CSV write."""
-    write_text(path, frame.to_csv(index=False))
+    """Atomic CSV write; text cells and headers that would start a formula get a leading ``'``."""
+    safe = frame.rename(columns=lambda c: _defuse(c) if isinstance(c, str) else c)
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col].dtype):
+            safe[col] = safe[col].map(lambda v: _defuse(v) if isinstance(v, str) else v)
+    write_text(path, safe.to_csv(index=False))
+
+
+def _defuse(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _clean(obj: Any) -> Any:
