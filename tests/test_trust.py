@@ -193,3 +193,15 @@ def test_chance_accuracy() -> None:
     assert chance_accuracy(pd.DataFrame({"y": [0, 0, 0, 1]})) == 0.75
     ml = pd.DataFrame({"y_0": [0, 1, 1, 0], "y_1": [1, 0, 0, 0]})
     assert chance_accuracy(ml) == 0.5  # the most common label vector
+
+
+def test_bootstrap_in_chunks_gives_the_same_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunking the resampling keeps memory flat in n without changing a single interval."""
+    import numpy as np
+
+    from medrobust.results import metrics
+
+    values = (np.random.default_rng(0).random(1001) > 0.3).astype(np.float64)
+    whole = metrics.bootstrap_ci(values, 200, seed=4)
+    monkeypatch.setattr(metrics, "BOOTSTRAP_CHUNK", 3 * 1001 + 5)  # 3 draws per chunk, a ragged last chunk
+    assert metrics.bootstrap_ci(values, 200, seed=4) == whole

@@ -112,13 +112,20 @@ def per_class_accuracy(
     return out
 
 
+BOOTSTRAP_CHUNK = 1 << 22
+"""Resampled indices held at once by :func:`bootstrap_ci` (32 MiB of int64)."""
+
+
 def bootstrap_ci(values: np.ndarray, draws: int, seed: int, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``values`` (vectorised)."""
     if draws <= 0 or len(values) == 0:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(draws, len(values)))
-    means = values[idx].mean(axis=1)
+    n = len(values)
+    per_chunk = max(1, BOOTSTRAP_CHUNK // n)  # draws x n indices in slices: memory flat in n
+    chunks = [min(per_chunk, draws - i) for i in range(0, draws, per_chunk)]
+    # the same random stream as one (draws, n) array: chunking does not change the interval
+    means = np.concatenate([values[rng.integers(0, n, size=(k, n))].mean(axis=1) for k in chunks])
     a = (1 - level) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
