@@ -9,6 +9,7 @@ import torch
 from medrobust.datasets.registry import build_dataset
 from medrobust.engine.config import RunConfig
 from medrobust.engine.evaluate import evaluate
+from medrobust.errors import ConfigError
 from medrobust.models.registry import build_model
 from medrobust.results.results import Results
 
@@ -20,13 +21,18 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def run_config(cfg: RunConfig, progress: bool = True) -> Results:
-    """Run the sweep that ``cfg`` describes and write its results folder."""
+def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) -> Results:
+    """Run the sweep that ``cfg`` describes and write its results folder.
+
+    ``allow_code`` lets a ``python`` model kind run the code it names; it is never read from the config.
+    """
     data_params: dict[str, Any] = dict(cfg.data.model_extra or {})
     data = build_dataset(cfg.data.kind, **data_params)
     sample = data[0][0]
     m = cfg.model
     params: dict[str, Any] = dict(m.model_extra or {})
+    if "allow_code" in params:
+        raise ConfigError("model.allow_code cannot be set in a configuration file: pass --allow-code to trust it")
     model = build_model(
         m.kind,
         name=m.name,
@@ -42,6 +48,7 @@ def run_config(cfg: RunConfig, progress: bool = True) -> Results:
         bounds=data.info.bounds,
         input_shape=tuple(sample.shape),
         device=resolve_device(cfg.device),
+        allow_code=allow_code,
         **params,
     )
     return evaluate(

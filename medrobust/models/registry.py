@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from medrobust.models.loaders import monai_model, torchscript_model, torchvision
 from medrobust.models.small_cnn import SmallCNN
 
 MODEL_KINDS = ("demo", "smallcnn", "torchvision", "monai", "torchscript", "python")
+ALLOW_CODE_ENV = "MEDROBUST_ALLOW_CODE"
+"""Set to 1 to allow the ``python`` model kind without ``--allow-code`` (your own machine, your own configs)."""
 
 
 def build_model(
@@ -34,9 +37,14 @@ def build_model(
     bounds: tuple[float, float] = (0.0, 1.0),
     input_shape: Sequence[int] | None = None,
     device: str = "cpu",
+    allow_code: bool = False,
     **extra: Any,
 ) -> ModelAdapter:
-    """Build and wrap a model. ``num_classes`` is the number of logits the model returns."""
+    """Build and wrap a model. ``num_classes`` is the number of logits the model returns.
+
+    Kind ``python`` imports and calls code named by the config, so it needs ``allow_code``
+    (``--allow-code``) or ``MEDROBUST_ALLOW_CODE=1``: a config file alone cannot run code.
+    """
     if kind == "demo":
         from medrobust.models.demo import demo_model
 
@@ -53,6 +61,11 @@ def build_model(
     elif kind == "torchscript":
         net = torchscript_model(_need(weights, kind), device)
     elif kind == "python":
+        if not (allow_code or os.environ.get(ALLOW_CODE_ENV, "") in ("1", "true", "yes")):
+            raise ConfigError(
+                f"model kind 'python' imports and runs {name!r}, code named by the configuration; allow it with "
+                f"--allow-code or {ALLOW_CODE_ENV}=1, and only for a configuration you trust"
+            )
         net = _from_python(_need(name, kind), extra)
         extra = {}
         if weights:
