@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medrobust.engine.spec import RunSpec
 from medrobust.io import load_yaml_mapping, set_dotted, validated
+from medrobust.results.privacy import private_config
 
 
 class ModelConfig(BaseModel):
@@ -58,7 +59,8 @@ class RunConfig(RunSpec):
 
         The output folder and the resume flag are left out: a moved results folder still resumes.
         """
-        return self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume"})
+        dumped = self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume"})
+        return dict(private_config(dumped))  # paths hashed: folders and files may carry patient names
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -10,8 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 _PATH = re.compile(r"[^\s'\"()\[\]{},;]*[/\\][^\s'\"()\[\]{},;]*")
+_FILE = re.compile(
+    r"[^\s'\"()\[\]{},;:/\\]+\.(?:dcm|dicom|ima|nii(?:\.gz)?|gz|mha|mhd|nrrd|png|jpe?g|tiff?|bmp|csv|tsv|npz|npy|pt|pth)\b",
+    re.IGNORECASE,
+)  # a bare file name (``JohnSmith.dcm``) names a patient as well as a path does
+PATH_KEYS = frozenset({"root", "labels", "weights", "path", "paths", "dir", "folder", "file", "files", "out"})
+"""Configuration keys whose values are paths: hashed whole, whatever they look like."""
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,4}$")
 
 
@@ -23,7 +30,19 @@ def path_token(path: str) -> str:
 
 def redact_paths(text: str) -> str:
     """Replace every path-like token (containing ``/`` or ``\\``) in ``text`` with :func:`path_token`."""
-    return _PATH.sub(lambda m: path_token(m.group(0)), text)
+    text = _PATH.sub(lambda m: path_token(m.group(0)), text)
+    return _FILE.sub(lambda m: m.group(0) if m.group(0).startswith("path-") else path_token(m.group(0)), text)
+
+
+def private_config(value: Any, key: str = "") -> Any:
+    """A configuration with path values hashed (:data:`PATH_KEYS` whole, path-like text anywhere)."""
+    if isinstance(value, Mapping):
+        return {str(k): private_config(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [private_config(v, key) for v in value]
+    if isinstance(value, str):
+        return path_token(value) if key.lower() in PATH_KEYS else redact_paths(value)
+    return value
 
 
 def private_skipped(skipped: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
