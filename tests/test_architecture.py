@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -74,3 +75,17 @@ def test_only_the_results_folder_knows_the_layout() -> None:
         if _string_literals(p) & LAYOUT_FILES
     }
     assert spelled == {"medrobust/results/folder.py": sorted(LAYOUT_FILES)}
+
+
+def test_readers_of_the_summary_use_attributes() -> None:
+    """Reports, gates and front ends read the typed summary, not string paths (``s["attacks"]``)."""
+    path_read = re.compile(r"""(summary|\bs|\bb|\ba|\bsplit|\bw)(\[|\.get\()["']""")
+    readers = [ROOT / "medrobust" / d for d in ("reports", "gates", "pytest_plugin", "suites")]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for d in readers
+        for p in d.rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if path_read.search(line)
+    ]
+    assert found == []

@@ -121,24 +121,24 @@ def check_robust(
     verdict = Verdict(run, attacks, budget.value, budget.label)
     for name in attacks:
         curve = result.curve(name)
-        evaluated = [b["eps"] for b in curve]
+        evaluated = [b.eps for b in curve]
         if not any(abs(e - budget.value) < 1e-9 for e in evaluated):
-            shown = ", ".join(str(b["label"]) for b in curve)
+            shown = ", ".join(str(b.label) for b in curve)
             raise ConfigError(
                 f"{name}: budget {budget.label} was not evaluated (evaluated: {shown}); add it to the sweep's eps"
             )
         for b in curve:
-            if b["eps"] > budget.value + 1e-9:
+            if b.eps > budget.value + 1e-9:
                 break
-            label = str(b["label"])
+            label = str(b.label)
             for key, limit in thresholds.items():
                 if key == "max_subgroup_gap":
                     for col in columns:
-                        gap = result.summary["subgroups"][col].get("gap", {}).get(name, {}).get(label, math.nan)
-                        verdict.checks.append(Check(run, name, label, b["eps"], key, limit, _num(gap), col))
+                        gap = result.summary.subgroups[col].gap.get(name, {}).get(label, math.nan)
+                        verdict.checks.append(Check(run, name, label, b.eps, key, limit, _num(gap), col))
                     continue
                 value = KINDS[key][0]
-                verdict.checks.append(Check(run, name, label, b["eps"], key, limit, _num(b.get(value))))
+                verdict.checks.append(Check(run, name, label, b.eps, key, limit, _num(getattr(b, value))))
     verdict.curves = curve_table(result, attacks, budget.value, verdict.failed, columns)
     _notify(verdict)
     return verdict
@@ -236,22 +236,21 @@ def curve_table(
     marks: dict[tuple[str, str], list[str]] = {}
     for c in failed:
         marks.setdefault((c.attack, c.budget), []).append(c.describe())
-    lines = [f"clean accuracy {_fmt(result.summary['clean'].get('accuracy'))}, n={result.summary.get('n')}"]
+    lines = [f"clean accuracy {_fmt(result.summary.clean.accuracy)}, n={result.summary.n}"]
     gap_cols = "".join(f" {'gap ' + col:>12}" for col in subgroups)
     for name in attacks:
         lines.append(f"  {name}:")
         lines.append(f"    {'budget':>9} {'robust acc':>10} {'drop':>7} {'AUROC':>7}{gap_cols}")
         for b in result.curve(name):
-            label = str(b["label"])
+            label = str(b.label)
             gaps = "".join(
-                f" {_fmt(result.summary['subgroups'][col].get('gap', {}).get(name, {}).get(label), 12)}"
-                for col in subgroups
+                f" {_fmt(result.summary.subgroups[col].gap.get(name, {}).get(label), 12)}" for col in subgroups
             )
-            row = f"{label:>9} {_fmt(b.get('robust_accuracy'), 10)} {_fmt(b.get('drop'), 7)} {_fmt(b.get('auroc'), 7)}{gaps}"  # noqa: E501
+            row = f"{label:>9} {_fmt(b.robust_accuracy, 10)} {_fmt(b.drop, 7)} {_fmt(b.auroc, 7)}{gaps}"
             note = marks.get((name, label))
             if note:
                 lines.append(f"  > {row}   <- {'; '.join(note)}")
-            elif b["eps"] > upto + 1e-9:
+            elif b.eps > upto + 1e-9:
                 lines.append(f"    {row}   (not checked)")
             else:
                 lines.append(f"    {row}")
@@ -267,7 +266,7 @@ def _notify(verdict: Verdict) -> None:
 
 
 def _attacks(result: Results, attack: str | Sequence[str] | None) -> list[str]:
-    names = list(result.summary["attacks"])
+    names = list(result.summary.attacks)
     if attack is None:
         return names
     wanted = [attack] if isinstance(attack, str) else list(attack)
@@ -281,7 +280,7 @@ def _attacks(result: Results, attack: str | Sequence[str] | None) -> list[str]:
 
 
 def _subgroups(result: Results, subgroup: str | Sequence[str] | None) -> list[str]:
-    evaluated = [c for c, s in result.summary.get("subgroups", {}).items() if "gap" in s]
+    evaluated = list(result.summary.subgroups)  # every split has a gap (empty where the column was missing)
     if not evaluated:
         raise ConfigError("max_subgroup_gap needs subgroups: pass subgroups=[...] (a metadata column) to the sweep")
     if subgroup is None:

@@ -16,7 +16,7 @@ from typing import Any
 from medrobust.errors import ConfigError, DataError
 from medrobust.results.folder import MANIFEST, SUMMARY, ResultsFolder
 from medrobust.results.results import Results
-from medrobust.results.summary import Summary
+from medrobust.results.summary import BudgetPoint, Summary
 from medrobust.text import is_missing, markdown_table, num
 
 log = logging.getLogger(__name__)
@@ -117,18 +117,18 @@ def compare(
     c_summary, c_manifest, c_name = _load(current)
     notes = _check_fingerprints(b_manifest, c_manifest, allow_different)
     rows: list[dict[str, Any]] = []
-    c_attacks = c_summary.get("attacks", {})
-    for attack, a in b_summary.get("attacks", {}).items():
-        c_budgets = c_attacks.get(attack, {}).get("budgets", [])
-        for b in sorted(a.get("budgets", []), key=lambda b: b["eps"]):
-            match = next((c for c in c_budgets if abs(float(c["eps"]) - float(b["eps"])) < 1e-9), None)
-            base = _value(b.get(metric))
-            cur = _value(match.get(metric)) if match is not None else math.nan
+    c_attacks = c_summary.attacks
+    for attack, a in b_summary.attacks.items():
+        c_budgets = _budgets(c_summary, attack)
+        for b in sorted(a.budgets, key=lambda b: b.eps):
+            match = next((c for c in c_budgets if abs(float(c.eps) - float(b.eps)) < 1e-9), None)
+            base = _value(getattr(b, metric))
+            cur = _value(getattr(match, metric)) if match is not None else math.nan
             rows.append(
                 {
                     "attack": attack,
-                    "eps": float(b["eps"]),
-                    "label": str(b.get("label", b["eps"])),
+                    "eps": float(b.eps),
+                    "label": str(b.label),
                     "baseline": base,
                     "current": cur,
                     "delta": cur - base,
@@ -136,11 +136,17 @@ def compare(
                 }
             )
     for attack, a in c_attacks.items():
-        base_eps = [float(b["eps"]) for b in b_summary.get("attacks", {}).get(attack, {}).get("budgets", [])]
-        new = [b["label"] for b in a.get("budgets", []) if all(abs(float(b["eps"]) - e) >= 1e-9 for e in base_eps)]
+        base_eps = [float(b.eps) for b in _budgets(b_summary, attack)]
+        new = [b.label for b in a.budgets if all(abs(float(b.eps) - e) >= 1e-9 for e in base_eps)]
         if new:
             notes.append(f"{attack}: budget(s) {', '.join(map(str, new))} are new in the current run and not judged")
     return Comparison(rows, metric, tolerance, notes, b_name, c_name)
+
+
+def _budgets(summary: Summary, attack: str) -> list[BudgetPoint]:
+    """The budgets of ``attack`` (exactly that label), or none when the run lacks it."""
+    curve = summary.attacks.get(attack)
+    return curve.budgets if curve is not None else []
 
 
 def _status(base: float, cur: float, found: bool, tolerance: float) -> str:

@@ -258,7 +258,7 @@ def _summary_lines(state: SessionState, markdown: bool) -> list[str]:
         word = "PASSED" if r.verdict.ok else "FAILED"
         lines.append(f"{bullet}{word} {r.test}: {r.verdict.run}: {r.verdict.summary_line()}")
     for run in state.runs.values():
-        clean = f"clean accuracy {run.results.clean_accuracy:.3f}, n={run.results.summary.get('n')}"
+        clean = f"clean accuracy {run.results.clean_accuracy:.3f}, n={run.results.summary.n}"
         where = f", results in {run.folder}" if run.folder else ""
         if state.baseline is None:
             gate = ""

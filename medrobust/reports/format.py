@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from medrobust.results.summary import SummaryLike
+from medrobust.results.summary import BudgetPoint, Summary, SummaryLike
 from medrobust.text import MISSING, interval, is_missing, num
 
 __all__ = [
     "MISSING",
+    "as_summary",
     "budget_text",
     "class_text",
     "interval",
@@ -20,10 +21,15 @@ __all__ = [
 ]
 
 
-def budget_text(budget: Mapping[str, Any]) -> str:
+def as_summary(summary: SummaryLike) -> Summary:
+    """The typed summary; a 1.x dict summary is validated once, at a renderer's entry."""
+    return summary if isinstance(summary, Summary) else Summary.from_dict(dict(summary))
+
+
+def budget_text(budget: BudgetPoint) -> str:
     """A budget as the user wrote it, with its ``k/255`` form when that differs."""
-    label = str(budget.get("label", budget.get("eps", "")))
-    k255 = str(budget.get("label_255") or "")
+    label = str(budget.label)
+    k255 = str(budget.label_255 or "")
     return label if not k255 or k255 == label else f"{label} ({k255})"
 
 
@@ -36,20 +42,21 @@ def class_text(record: Mapping[str, Any], prefix: str, names: Sequence[str]) -> 
     return "+".join(found) if found else "none"
 
 
-def largest_budget(summary: SummaryLike, attack: str) -> Mapping[str, Any] | None:
+def largest_budget(summary: SummaryLike, attack: str) -> BudgetPoint | None:
     """The entry of ``attack`` at its largest budget."""
-    budgets = summary["attacks"][attack]["budgets"]
-    return max(budgets, key=lambda b: b["eps"]) if budgets else None
+    budgets = as_summary(summary).attacks[attack].budgets
+    return max(budgets, key=lambda b: b.eps) if budgets else None
 
 
 def strongest_attack(summary: SummaryLike, among: Iterable[str] | None = None) -> str | None:
     """The attack (of ``among``, default all) with the lowest robust accuracy at its largest budget."""
-    names = [n for n in (summary["attacks"] if among is None else among) if n in summary["attacks"]]
+    s = as_summary(summary)
+    names = [n for n in (s.attacks if among is None else among) if n in s.attacks]
     best: tuple[float, str] | None = None
     for name in names:
-        b = largest_budget(summary, name)
-        if b is None or is_missing(b["robust_accuracy"]):
+        b = largest_budget(s, name)
+        if b is None or is_missing(b.robust_accuracy):
             continue
-        if best is None or b["robust_accuracy"] < best[0]:
-            best = (float(b["robust_accuracy"]), name)
+        if best is None or b.robust_accuracy < best[0]:
+            best = (float(b.robust_accuracy), name)
     return best[1] if best else (names[0] if names else None)

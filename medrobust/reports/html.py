@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from medrobust.reports.format import budget_text, interval, num, strongest_attack
 from medrobust.reports.gallery import gallery_figure
 from medrobust.reports.plots import curves_figure, figure_names, png_base64, subgroup_figure
-from medrobust.results.summary import SummaryLike
+from medrobust.results.summary import BudgetPoint, Subgroup, Summary
 
 if TYPE_CHECKING:
     from medrobust.results.results import Results
@@ -61,7 +61,7 @@ def render_report(results: Results) -> str:
         _gallery(results),
         "<h2>Run manifest</h2>",
         _manifest(m),
-        f'<p class="sub">summary schema {_e(s.get("schema_version", "?"))}; written by medrobust '
+        f'<p class="sub">summary schema {_e(s.schema_version)}; written by medrobust '
         f"{_e(m.get('libraries', {}).get('medrobust', '?'))}.</p>",
         "</body></html>",
     ]
@@ -85,29 +85,27 @@ def render_fragment(results: Results) -> str:
 def _overview(results: Results) -> str:
     s, m = results.summary, results.manifest
     cards = [
-        ("samples", str(s.get("n", "?"))),
-        ("task", str(s.get("task", "?"))),
-        ("clean accuracy", num(s["clean"].get("accuracy"))),
+        ("samples", str(s.n)),
+        ("task", str(s.task)),
+        ("clean accuracy", num(s.clean.accuracy)),
     ]
-    cards.append(("clean AUROC", num(s["clean"].get("auroc"))))
+    cards.append(("clean AUROC", num(s.clean.auroc)))
     strongest = strongest_attack(s)
     if strongest:
-        last = max(s["attacks"][strongest]["budgets"], key=lambda b: b["eps"], default=None)
+        last = max(s.attacks[strongest].budgets, key=lambda b: b.eps, default=None)
         if last is not None:
-            cards.append((f"{strongest} at {budget_text(last)}", num(last.get("robust_accuracy"))))
-    cards.append(("trust warnings", str(len(s.get("warnings", [])))))
+            cards.append((f"{strongest} at {budget_text(last)}", num(last.robust_accuracy)))
+    cards.append(("trust warnings", str(len(s.warnings))))
     body = "".join(f'<div class="card"><span class="sub">{_e(k)}</span><b>{_e(v)}</b></div>' for k, v in cards)
     when = f'<p class="sub">run {_e(str(m.get("medrobust_run", ""))[:12])}, finished {_e(m.get("finished", "?"))}, seed {_e(m.get("config", {}).get("seed", "?"))}</p>'
     return f'<div class="cards">{body}</div>{when}'
 
 
-def _warnings(summary: SummaryLike) -> str:
-    warnings = summary.get("warnings", [])
+def _warnings(summary: Summary) -> str:
+    warnings = summary.warnings
     if not warnings:
         return '<p class="ok">No trust warnings: the evaluation passed its own checks.</p>'
-    items = "".join(
-        f'<div class="warn"><b>{_e(w.get("code", "warning"))}</b>: {_e(w.get("message", ""))}</div>' for w in warnings
-    )
+    items = "".join(f'<div class="warn"><b>{_e(w.code)}</b>: {_e(w.message)}</div>' for w in warnings)
     return f"<h2>Trust warnings</h2>{items}"
 
 
@@ -116,7 +114,7 @@ def _curves(results: Results) -> str:
     return _img(png_base64(fig), "robust accuracy and AUROC against budget, per attack")
 
 
-def _summary_table(s: SummaryLike) -> str:
+def _summary_table(s: Summary) -> str:
     head = [
         "attack",
         "budget",
@@ -132,59 +130,57 @@ def _summary_table(s: SummaryLike) -> str:
         "95% CI",
     ]
     rows = []
-    clean = s["clean"].get("accuracy")
-    for attack, a in s["attacks"].items():
-        for i, b in enumerate(sorted(a["budgets"], key=lambda b: b["eps"])):
+    clean = s.clean.accuracy
+    for attack, a in s.attacks.items():
+        for i, b in enumerate(sorted(a.budgets, key=lambda b: b.eps)):
             cells = [
                 attack,
                 _eps(b),
-                b.get("label_255") or "",
+                b.label_255 or "",
                 num(clean),
-                num(b.get("robust_accuracy")),
-                interval(b.get("robust_accuracy_ci")),
-                num(b.get("drop")),
-                num(b.get("success_rate")),
-                num(b.get("sensitivity")),
-                num(b.get("specificity")),
-                num(b.get("auroc")),
-                interval(b.get("auroc_ci")),
+                num(b.robust_accuracy),
+                interval(b.robust_accuracy_ci),
+                num(b.drop),
+                num(b.success_rate),
+                num(b.sensitivity),
+                num(b.specificity),
+                num(b.auroc),
+                interval(b.auroc_ci),
             ]
             rows.append(_row(cells, left=2, cls="sep" if i == 0 else ""))
     return _table(head, rows, left=2)
 
 
-def _attack_table(s: SummaryLike) -> str:
+def _attack_table(s: Summary) -> str:
     head = ["attack", "area under curve", "median minimal budget", "broken fraction"]
     rows = [
-        _row(
-            [name, num(a.get("curve_area")), num(a.get("median_min_budget"), 4), num(a.get("broken_fraction"))], left=1
-        )
-        for name, a in s["attacks"].items()
+        _row([name, num(a.curve_area), num(a.median_min_budget, 4), num(a.broken_fraction)], left=1)
+        for name, a in s.attacks.items()
     ]
     return "<h3>Per attack</h3>" + _table(head, rows, left=1)
 
 
-def _per_class_table(s: SummaryLike) -> str:
-    names = list(s.get("label_names", []))
+def _per_class_table(s: Summary) -> str:
+    names = list(s.label_names)
     head = ["attack", "budget", *names]
-    rows = [_row(["clean", "", *(num(s["clean"].get("per_class", {}).get(n)) for n in names)], left=2)]
-    for attack, a in s["attacks"].items():
-        for i, b in enumerate(sorted(a["budgets"], key=lambda b: b["eps"])):
-            per = b.get("per_class", {})
+    rows = [_row(["clean", "", *(num(s.clean.per_class.get(n)) for n in names)], left=2)]
+    for attack, a in s.attacks.items():
+        for i, b in enumerate(sorted(a.budgets, key=lambda b: b.eps)):
+            per = b.per_class
             rows.append(_row([attack, _eps(b), *(num(per.get(n)) for n in names)], left=2, cls="sep" if i == 0 else ""))
     note = '<p class="sub">Accuracy among the samples of each class (per finding for multi-label tasks).</p>'
     return note + _table(head, rows, left=2)
 
 
-def _subgroups(s: SummaryLike, units: str) -> str:
-    splits = s.get("subgroups", {})
+def _subgroups(s: Summary, units: str) -> str:
+    splits = s.subgroups
     if not splits:
         return ""
     out = ["<h2>Subgroups</h2>"]
     for column, split in splits.items():
         out.append(f"<h3>by {_e(column)}</h3>")
-        if "error" in split:
-            out.append(f'<p class="warn">{_e(split["error"])}</p>')
+        if split.error is not None:
+            out.append(f'<p class="warn">{_e(split.error)}</p>')
             continue
         if column in figure_names(s):
             fig = subgroup_figure(s, column, units)
@@ -194,25 +190,23 @@ def _subgroups(s: SummaryLike, units: str) -> str:
     return "\n".join(out)
 
 
-def _subgroup_table(s: SummaryLike, split: Mapping[str, Any]) -> str:
-    cols = [
-        (attack, b["label"]) for attack, a in s["attacks"].items() for b in sorted(a["budgets"], key=lambda b: b["eps"])
-    ]
+def _subgroup_table(s: Summary, split: Subgroup) -> str:
+    cols = [(attack, b.label) for attack, a in s.attacks.items() for b in sorted(a.budgets, key=lambda b: b.eps)]
     head = ["group", "n", "clean acc", *(f"{attack} {label}" for attack, label in cols)]
     rows = []
-    for value, g in split.get("groups", {}).items():
-        curve = g.get("robust_accuracy", {})
+    for value, g in split.groups.items():
+        curve = g.robust_accuracy
         cells = [
             value,
-            g.get("n", ""),
-            num(g.get("clean_accuracy")),
+            g.n,
+            num(g.clean_accuracy),
             *(num(curve.get(a, {}).get(label)) for a, label in cols),
         ]
         rows.append(_row(cells, left=1))
-    gap = split.get("gap", {})
+    gap = split.gap
     rows.append(
         _row(
-            ["largest gap", "", num(split.get("clean_gap")), *(num(gap.get(a, {}).get(label)) for a, label in cols)],
+            ["largest gap", "", num(split.clean_gap), *(num(gap.get(a, {}).get(label)) for a, label in cols)],
             left=1,
             cls="sep",
         )
@@ -228,12 +222,12 @@ def _gallery(results: Results) -> str:
         out.append('<p class="sub">No gallery was kept for this run.</p>')
         return "\n".join(out)
     m = results.manifest
-    budgets = results.summary["attacks"][attack]["budgets"]
-    last = max(budgets, key=lambda b: b["eps"]) if budgets else {}
-    fig = gallery_figure(g, attack, results.clean, results.rows, results.summary.get("label_names", []), _bounds(m))
+    budgets = results.summary.attacks[attack].budgets
+    last = max(budgets, key=lambda b: b.eps) if budgets else None
+    fig = gallery_figure(g, attack, results.clean, results.rows, results.summary.label_names, _bounds(m))
     out.append(
         f'<p class="sub">The first {len(g.sample)} samples under the strongest attack, {_e(attack)}, at its largest budget '
-        f"{_e(budget_text(last)) if last else ''}: clean image, adversarial image and their difference (amplified, red brighter, "
+        f"{_e(budget_text(last)) if last is not None else ''}: clean image, adversarial image and their difference (amplified, red brighter, "
         f"blue darker). Titles give the true label and the prediction before and after. Pixels only; "
         f"3D volumes show their middle slice; samples are numbered by their position in the run.</p>"
     )
@@ -301,8 +295,8 @@ def _row(cells: Sequence[Any], left: int = 0, cls: str = "") -> str:
     return f'<tr class="{cls}">{tds}</tr>' if cls else f"<tr>{tds}</tr>"
 
 
-def _eps(b: Mapping[str, Any]) -> str:
-    return f"{b.get('label', '')} ({num(b.get('eps'), 4)})"
+def _eps(b: BudgetPoint) -> str:
+    return f"{b.label} ({num(b.eps, 4)})"
 
 
 def _units(m: Mapping[str, Any]) -> str:

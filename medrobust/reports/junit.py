@@ -33,20 +33,20 @@ def render_junit(results: Results, thresholds: Thresholds | None = None, compari
     failures = 0
     cases = 0
     seen: set[tuple[str, float]] = set()
-    for attack, a in s["attacks"].items():
-        for b in sorted(a["budgets"], key=lambda b: b["eps"]):
-            key = (attack, round(float(b["eps"]), 12))
+    for attack, a in s.attacks.items():
+        for b in sorted(a.budgets, key=lambda b: b.eps):
+            key = (attack, round(float(b.eps), 12))
             seen.add(key)
-            case = ET.SubElement(suite, "testcase", classname=f"medrobust.{attack}", name=f"{attack} at {b['label']}")
+            case = ET.SubElement(suite, "testcase", classname=f"medrobust.{attack}", name=f"{attack} at {b.label}")
             props = ET.SubElement(case, "properties")
             for name in PROPERTIES:
-                value = b.get(name)
+                value = getattr(b, name)
                 ET.SubElement(props, "property", name=name, value="" if is_missing(value) else str(value))
             problems = []
             bound = limits.get(key)
             if bound is not None:
                 ET.SubElement(props, "property", name=f"min_{bound.metric}", value=str(bound.limit))
-                value = as_float(b.get(bound.metric))
+                value = as_float(getattr(b, bound.metric, None))  # a thresholds file may name any metric
                 if not bound.holds(value):
                     problems.append(f"{bound.metric} {num(value)} is below the threshold {bound.limit:g}")
             verdict = verdicts.get(key)

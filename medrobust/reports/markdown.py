@@ -18,44 +18,44 @@ def render_markdown(results: Results) -> str:
     lines = [
         f"## medrobust: {md_cell(model)} on {md_cell(data)}",
         "",
-        f"n = {s.get('n', '?')}, task {s.get('task', '?')}, clean accuracy **{num(s['clean'].get('accuracy'))}** "
-        f"{interval(s['clean'].get('accuracy_ci'))}, clean AUROC {num(s['clean'].get('auroc'))}",
+        f"n = {s.n}, task {s.task}, clean accuracy **{num(s.clean.accuracy)}** "
+        f"{interval(s.clean.accuracy_ci)}, clean AUROC {num(s.clean.auroc)}",
         "",
     ]
     head = ["attack", "budget", "k/255", "robust acc", "95% CI", "drop", "success", "AUROC", "sens", "spec"]
     body = []
-    for attack, a in s["attacks"].items():
-        for b in sorted(a["budgets"], key=lambda b: b["eps"]):
+    for attack, a in s.attacks.items():
+        for b in sorted(a.budgets, key=lambda b: b.eps):
             body.append(
                 [
                     attack,
-                    b.get("label", ""),
-                    b.get("label_255") or "",
-                    num(b.get("robust_accuracy")),
-                    interval(b.get("robust_accuracy_ci")),
-                    num(b.get("drop")),
-                    num(b.get("success_rate")),
-                    num(b.get("auroc")),
-                    num(b.get("sensitivity")),
-                    num(b.get("specificity")),
+                    b.label,
+                    b.label_255 or "",
+                    num(b.robust_accuracy),
+                    interval(b.robust_accuracy_ci),
+                    num(b.drop),
+                    num(b.success_rate),
+                    num(b.auroc),
+                    num(b.sensitivity),
+                    num(b.specificity),
                 ]
             )
     lines += markdown_table(head, body)
     gaps = []
-    for column, split in s.get("subgroups", {}).items():
-        for attack, curve in split.get("gap", {}).items():
+    for column, split in s.subgroups.items():
+        for attack, curve in split.gap.items():
             if curve:
                 label, gap = max(curve.items(), key=lambda kv: -1.0 if is_missing(kv[1]) else kv[1])
-                gaps.append([column, attack, label, num(gap), num(split.get("clean_gap"))])
+                gaps.append([column, attack, label, num(gap), num(split.clean_gap)])
     if gaps:
         lines += ["", "**Subgroups**: largest robust-accuracy gap between groups", ""]
         lines += markdown_table(["split", "attack", "at budget", "gap", "clean gap"], gaps)
-    warnings = s.get("warnings", [])
+    warnings = s.warnings
     lines += ["", f"**Trust warnings**: {len(warnings)}" if warnings else "**Trust warnings**: none"]
-    lines += [f"- `{md_cell(w.get('code', 'warning'))}`: {md_cell(w.get('message', ''))}" for w in warnings]
+    lines += [f"- `{md_cell(w.code)}`: {md_cell(w.message)}" for w in warnings]
     lines += [
         "",
-        f"<sub>run {str(m.get('medrobust_run', ''))[:12]}, schema {s.get('schema_version', '?')}, "
+        f"<sub>run {str(m.get('medrobust_run', ''))[:12]}, schema {s.schema_version}, "
         f"model {str(m.get('model', {}).get('fingerprint', ''))[:12]}, data {str(m.get('data', {}).get('fingerprint', ''))[:12]}</sub>",  # noqa: E501
         "",
     ]

@@ -243,17 +243,17 @@ def summary(run: SuiteRun) -> dict[str, Any]:
         if c.results is not None:
             s = c.results.summary
             entry.update(
-                n=s.get("n"),
-                clean_accuracy=s["clean"].get("accuracy"),
-                clean_auroc=s["clean"].get("auroc"),
+                n=s.n,
+                clean_accuracy=s.clean.accuracy,
+                clean_auroc=s.clean.auroc,
                 curves={
                     name: {
-                        "curve_area": a.get("curve_area"),
-                        "robust_accuracy": {str(b["label"]): b["robust_accuracy"] for b in a["budgets"]},
+                        "curve_area": a.curve_area,
+                        "robust_accuracy": {str(b.label): b.robust_accuracy for b in a.budgets},
                     }
-                    for name, a in s["attacks"].items()
+                    for name, a in s.attacks.items()
                 },
-                warnings=[w.get("code") for w in s.get("warnings", [])],
+                warnings=[w.code for w in s.warnings],
             )
         if c.gate:
             entry["gate"] = c.gate
