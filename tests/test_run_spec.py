@@ -100,4 +100,21 @@ def test_run_config_accepts_the_published_yaml_keys() -> None:
     keys = set(RunConfig.model_fields)
     published = {"model", "data", "attacks", "eps", "n", "batch_size", "seed", "subgroups", "out", "device"}
     published |= {"bootstrap", "resume", "suite", "strict", "known_robust", "schedule", "precision", "channels_last"}
+    published |= {"allow_large_budgets"}
     assert published == keys
+
+
+@pytest.mark.parametrize("eps", [1.0, 2.0, 1e30])
+def test_a_budget_beyond_the_bounds_is_refused(eps: float, caplog: pytest.LogCaptureFixture) -> None:
+    data, model = synthetic(8, seed=0), _model()
+    with pytest.raises(ConfigError, match="--allow-large-budgets"):
+        plan_run(model, data, RunSpec.build(attacks=["fgsm"], eps=[0, eps]))
+    plan_run(model, data, RunSpec.build(attacks=["fgsm"], eps=[0, eps], allow_large_budgets=True))
+    assert "measures nothing" in caplog.text
+
+
+def test_an_l2_budget_is_measured_against_the_l2_diameter() -> None:
+    data, model = synthetic(8, seed=0), _model()
+    plan_run(model, data, RunSpec.build(attacks=[{"name": "pgd", "norm": "l2"}], eps=[0, 2.0]))  # 28 x 28: fine
+    with pytest.raises(ConfigError, match="l2 diameter 28"):
+        plan_run(model, data, RunSpec.build(attacks=[{"name": "pgd", "norm": "l2"}], eps=[0, 30.0]))

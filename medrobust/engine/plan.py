@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +32,9 @@ from medrobust.heads import Head, HeadKind
 from medrobust.models.adapter import ModelAdapter
 from medrobust.results.manifest import library_versions, now
 
-OUTSIDE_KEY = frozenset({"known_robust"})
+log = logging.getLogger(__name__)
+
+OUTSIDE_KEY = frozenset({"known_robust", "allow_large_budgets"})
 """Spec fields that change how results are read, not which rows are computed."""
 
 
@@ -97,6 +101,7 @@ def plan_run(
                 f"subgroup {col!r} is not a metadata column of {data.info.name} (has: {sorted(data[0][2])})"
             )
     budgets = parse_budgets(spec.eps)
+    _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
     t0 = time.perf_counter()
     model_fp, data_fp = adapter.fingerprint(), data.fingerprint()
     seconds = time.perf_counter() - t0
@@ -137,6 +142,24 @@ def run_record(
         **spec.changed(),
         **(config or {}),
     }
+
+
+def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: ModelAdapter, allow: bool) -> None:
+    """A budget whose ball holds the whole box (L-inf: the bounds' range) measures nothing: refuse it."""
+    lo, hi = adapter.bounds
+    size = math.prod(adapter.input_shape) if adapter.input_shape else 1
+    largest = budgets[-1]
+    for a in attacks:
+        norm = str(a.describe().get("norm", "linf"))
+        limit = (hi - lo) * (math.sqrt(size) if norm == "l2" else 1.0)
+        if largest.value >= limit:
+            message = (
+                f"budget {largest.label} for {a.label} is at least the {norm} diameter {limit:g} of the bounds "
+                f"({lo:g}, {hi:g}): every image is within reach and the curve measures nothing"
+            )
+            if not allow:
+                raise ConfigError(f"{message}; pass --allow-large-budgets to run it anyway")
+            log.warning(message)
 
 
 def build(spec: AttackSpec) -> Attack:

@@ -70,7 +70,8 @@ class RunSpec(SweepOptions):
     ``attacks`` are names (``"pgd"``), mappings (``{"name": "pgd", "steps": 20}``) or
     :class:`~medrobust.attacks.base.Attack` objects; ``eps`` ascending budgets (``"2/255"``
     is relative to the image range); ``suite`` adds the strong suite and its worst-case
-    curve; ``known_robust`` silences the trust check that expects accuracy to fall.
+    curve; ``known_robust`` silences the trust check that expects accuracy to fall;
+    ``allow_large_budgets`` turns the error for a budget beyond the bounds' range into a warning.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -83,6 +84,7 @@ class RunSpec(SweepOptions):
     bootstrap: int = Field(default=200, ge=0)
     suite: Any = None
     known_robust: bool = False
+    allow_large_budgets: bool = False
 
     @classmethod
     def build(cls, base: RunSpec | None = None, **changes: Any) -> RunSpec:
