@@ -144,3 +144,28 @@ def test_plugin_import_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_a_subgroup_that_could_not_be_split_is_not_checked_as_passing() -> None:
+    """A split with an error has no gap: asking for it says why instead of checking NaN or nothing."""
+    from dataclasses import replace
+
+    import torch
+
+    import medrobust
+    from medrobust.datasets.synthetic import synthetic
+    from medrobust.gates.assertions import check_robust
+    from medrobust.models.adapter import ModelAdapter
+    from medrobust.models.small_cnn import SmallCNN
+    from medrobust.results.summary import Subgroup
+
+    torch.manual_seed(0)
+    res = medrobust.evaluate(
+        ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2), synthetic(16), ["fgsm"], [0, "2/255"], bootstrap=0
+    )
+    broken = res.summary.model_copy(update={"subgroups": {"site": Subgroup(error="no metadata column 'site'")}})
+    bad = replace(res, summary=broken)
+    with pytest.raises(medrobust.ConfigError, match="no metadata column 'site'"):
+        check_robust(bad, eps="2/255", max_subgroup_gap=0.5, subgroup="site")
+    with pytest.raises(medrobust.ConfigError, match="no subgroup split could be evaluated"):
+        check_robust(bad, eps="2/255", max_subgroup_gap=0.5)

@@ -280,15 +280,22 @@ def _attacks(result: Results, attack: str | Sequence[str] | None) -> list[str]:
 
 
 def _subgroups(result: Results, subgroup: str | Sequence[str] | None) -> list[str]:
-    evaluated = list(result.summary.subgroups)  # every split has a gap (empty where the column was missing)
-    if not evaluated:
+    splits = result.summary.subgroups
+    evaluated = [c for c, split in splits.items() if split.error is None]  # a missing column has no gap
+    if not splits:
         raise ConfigError("max_subgroup_gap needs subgroups: pass subgroups=[...] (a metadata column) to the sweep")
+    if not evaluated:
+        c, split = next(iter(splits.items()))
+        raise ConfigError(f"max_subgroup_gap: no subgroup split could be evaluated ({c}: {split.error})")
     if subgroup is None:
         return evaluated
     wanted = [subgroup] if isinstance(subgroup, str) else list(subgroup)
     missing = [c for c in wanted if c not in evaluated]
     if missing:
-        raise ConfigError(f"subgroup {missing[0]!r} was not evaluated (evaluated: {', '.join(evaluated)})")
+        why = splits[missing[0]].error if missing[0] in splits else None
+        raise ConfigError(
+            f"subgroup {missing[0]!r} was not evaluated ({why or 'evaluated: ' + ', '.join(evaluated)})"
+        )
     return wanted
 
 
