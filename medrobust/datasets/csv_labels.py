@@ -1,14 +1,14 @@
 """Labels CSVs: one row per sample naming its file (or UID), its label(s) and subgroup columns.
 
 Shared by the DICOM, NIfTI and image-folder readers. Class labels may be names or
-indices; several 0/1 label columns make a multi-label task. Columns that look like
-patient identifiers never become metadata.
+indices; several 0/1 label columns make a multi-label task. Metadata is kept by
+allow-list: declared ``meta_columns`` (refused when they look identifying) or the known
+clinical columns of :mod:`medrobust.datasets.identifiers`; every other column is dropped.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,21 +16,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medrobust.datasets.identifiers import (
+    annex_e_keyword,
+    identifying_value,
+    is_clinical,
+    looks_identifying,
+    normalize_column,
+)
 from medrobust.datasets.policy import BadFiles
 from medrobust.errors import ConfigError, DataError
 from medrobust.heads import HeadKind
 
 log = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(
-    r"patient|name|birth|date|accession|mrn|(^|[_\s-])uid|instanceuid|ssn|address|phone|(^|[_\s-])id($|[_\s-])|^file$|^path$",
-    re.IGNORECASE,
-)
-
-
-def looks_identifying(column: str) -> bool:
-    """True for column names such as ``PatientID``, ``patient_name``, ``birth_date``, ``SOPInstanceUID``."""
-    return bool(_IDENTIFIER.search(column) or re.search(r"(ID|Id)$|UID", column))
+__all__ = [
+    "LabelRow",
+    "LabelSpec",
+    "LabelTable",
+    "class_index",
+    "label_spec",
+    "looks_identifying",
+    "normalize_column",
+    "read_labels",
+]
 
 
 @dataclass(frozen=True)
@@ -136,11 +144,6 @@ class LabelTable:
         return f"{self.path} row {row.line}"
 
 
-def normalize_column(column: str) -> str:
-    """``SOP_Instance_UID`` and ``sopinstanceuid`` match: lower case, letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", column.lower())
-
-
 def read_labels(
     path: str | Path,
     *,
@@ -197,17 +200,48 @@ def read_labels(
 def _meta_columns(
     frame: pd.DataFrame, path: Path, exclude: set[str], requested: Sequence[str] | None
 ) -> tuple[str, ...]:
-    """Requested subgroup columns (never identifiers), or every other non-identifying column."""
+    """Declared subgroup columns (refused when identifying), else the known clinical ones; the rest are dropped."""
     if requested is not None:
         for c in requested:
             if c not in frame.columns:
                 raise DataError(str(path), f"meta column {c!r} not found; it has {list(frame.columns)}")
-            if looks_identifying(c):
+            keyword = annex_e_keyword(c)
+            if keyword or looks_identifying(c):
+                annex = f" (the DICOM PS3.15 Annex E attribute {keyword})" if keyword else ""
                 raise ConfigError(
-                    f"{path}: column {c!r} looks like a patient identifier and cannot be used as metadata"
+                    f"{path}: column {c!r} looks like a patient identifier{annex} and cannot be used as metadata"
+                )
+            kind = _identifying_values(frame[c])
+            if kind:
+                raise DataError(
+                    str(path), f"meta column {c!r} holds values that look like identifiers ({kind}); it cannot be used"
                 )
         return tuple(requested)
-    dropped = [c for c in frame.columns if c not in exclude and looks_identifying(c)]
+    kept: list[str] = []
+    dropped: list[str] = []
+    flagged: list[str] = []
+    for c in (c for c in frame.columns if c not in exclude):
+        if not is_clinical(c):
+            dropped.append(c)
+        elif _identifying_values(frame[c]):
+            flagged.append(c)
+        else:
+            kept.append(c)
     if dropped:
-        log.info("%s: columns %s look like identifiers and are not kept as metadata", path, dropped)
-    return tuple(c for c in frame.columns if c not in exclude and not looks_identifying(c))
+        log.warning(
+            "%s: columns %s are not kept as metadata (neither declared in meta_columns nor known clinical columns)",
+            path,
+            dropped,
+        )
+    if flagged:
+        log.warning("%s: columns %s hold identifier-like values and are not kept as metadata", path, flagged)
+    return tuple(kept)
+
+
+def _identifying_values(column: pd.Series) -> str | None:
+    """The kind of identifier-like value a column holds (``dates``, ...), else None; values are never shown."""
+    for value in column.unique():
+        kind = identifying_value(str(value))
+        if kind:
+            return kind
+    return None

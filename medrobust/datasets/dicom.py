@@ -5,7 +5,9 @@ then a window (lung, mediastinum, bone, brain, abdomen, ``[centre, width]``, or 
 file's own VOI LUT) onto ``[0, 1]``, or stay in physical units within declared bounds.
 MONOCHROME1 is inverted; multi-frame files and series (ordered by ImagePositionPatient)
 become 3D volumes ``(C, slices, rows, columns)``. Metadata comes from the header (sex,
-age band, manufacturer, body part, modality); names, IDs, birth dates and UIDs are never kept.
+age band, manufacturer, body part, modality: the clinical allow-list of
+:mod:`medrobust.datasets.identifiers`); names, IDs, birth dates and UIDs are never kept.
+Files are read only under ``root`` (see :mod:`medrobust.datasets.policy`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from torch import Tensor
 
-from medrobust.datasets.csv_labels import normalize_column, read_labels
+from medrobust.datasets.csv_labels import read_labels
 from medrobust.datasets.files import Entry, FileDataset
-from medrobust.datasets.policy import BadFiles
+from medrobust.datasets.identifiers import identifying_value, is_clinical, normalize_column
+from medrobust.datasets.policy import BadFiles, Confinement
 from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity, to_unit
 from medrobust.errors import DataError
 
@@ -47,7 +50,9 @@ def dicom(
     size: int | Sequence[int] | None = None,
     age_band: int = 10,
     on_error: str = "raise",
-    cache: bool = True,
+    cache: bool = False,
+    cache_bytes: int | None = None,
+    allow_outside_root: bool = False,
 ) -> FileDataset:
     """DICOM data under ``root`` labelled by the CSV ``labels``.
 
@@ -56,12 +61,15 @@ def dicom(
     ``SeriesInstanceUID`` column (all files of the series stacked into a volume).
     ``window``: ``voi`` (default), a preset, ``[centre, width]``, ``minmax``, ``percentile``
     or ``raw`` (physical units clipped to ``bounds``, default (-1024, 3071) HU).
+    Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
+    unless ``allow_outside_root``.
     """
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "DICOM folder not found")
     intensity = parse_intensity(window, bounds, default="voi", allow_voi=True)
     bad = BadFiles(on_error)
+    confine = Confinement(base, allow_outside_root=allow_outside_root)
     table = read_labels(
         labels,
         keys=KEY_COLUMNS,
@@ -75,7 +83,7 @@ def dicom(
     entries: list[Entry] = []
     if kind == "file":
         for row in table.rows:
-            path = base / row.key
+            path = confine.check(base / row.key, source=table.source(row), named=row.key)
             if not path.is_file():
                 bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
                 continue
@@ -83,7 +91,7 @@ def dicom(
                 Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, intensity, age_band), row.meta)
             )
     else:
-        by_sop, by_series = _scan(base, bad)
+        by_sop, by_series = _scan(base, bad, confine)
         index = by_sop if kind == "SOPInstanceUID" else by_series
         for row in table.rows:
             paths = index.get(row.key)
@@ -118,6 +126,7 @@ def dicom(
         bad=bad,
         size=size,
         cache=cache,
+        cache_bytes=cache_bytes,
         id_prefix="dcm",
         settings={
             "window": intensity.name or intensity.mode,
@@ -217,15 +226,16 @@ def _scale(physical: np.ndarray, ds: Dataset, intensity: Intensity, source: str)
 
 
 def header_meta(ds: Dataset, age_band: int = 10) -> dict[str, str]:
-    """Subgroup metadata from the header; never names, IDs, birth dates or UIDs."""
+    """Subgroup metadata from the header, through the clinical allow-list; identifier-like values become unknown."""
     sex = str(ds.get("PatientSex", "") or "").strip().upper()
-    return {
+    meta = {
         "sex": sex if sex in ("F", "M", "O") else "unknown",
         "age_band": age_band_of(str(ds.get("PatientAge", "") or ""), age_band),
         "manufacturer": _text(ds, "Manufacturer"),
         "body_part": _text(ds, "BodyPartExamined"),
         "modality": _text(ds, "Modality"),
     }
+    return {k: "unknown" if identifying_value(v) else v for k, v in meta.items() if is_clinical(k)}
 
 
 def age_band_of(age: str, width: int = 10) -> str:
@@ -304,11 +314,12 @@ def _position(ds: Dataset, path: Path) -> float:
     raise DataError(str(path), "has neither ImagePositionPatient nor InstanceNumber to order its series by")
 
 
-def _scan(base: Path, bad: BadFiles) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
-    """Index every file under ``base`` by SOP and Series Instance UID (headers only)."""
+def _scan(base: Path, bad: BadFiles, confine: Confinement) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Index every file under ``base`` by SOP and Series Instance UID (headers only; links out of root refused)."""
     by_sop: dict[str, list[Path]] = defaultdict(list)
     by_series: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        confine.check(path, source=str(path))
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SeriesInstanceUID"])
         except InvalidDicomError:

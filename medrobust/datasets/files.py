@@ -1,8 +1,11 @@
-"""A dataset of image files: every file is read and checked once, then cached or re-read.
+"""A dataset of image files: every file is read and checked once up front, then streamed.
 
 The DICOM, NIfTI and image-folder readers turn their inputs into :class:`Entry` objects;
 :class:`FileDataset` loads each one, resizes it, checks it (finite, dimensionality, shape,
-bounds), applies the bad-file policy, and fingerprints what it kept.
+bounds), applies the bad-file policy, and fingerprints what it kept. The pixels are then
+dropped: each ``__getitem__`` reads and decodes its file again (DataLoader workers decode in
+parallel), so memory stays bounded. ``cache=True`` or ``cache_bytes=N`` keeps decoded images
+of the up-front pass, first come first kept, until the byte budget is full; the rest stream.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from medrobust.datasets.base import DataInfo, MedicalDataset, Sample
 from medrobust.datasets.csv_labels import LabelSpec
 from medrobust.datasets.policy import BadFiles
 from medrobust.datasets.transforms import resize
-from medrobust.errors import DataError
+from medrobust.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[], tuple[Tensor, dict[str, str]]]
+DEFAULT_CACHE_BYTES = 1 << 30  # the budget of cache=True without cache_bytes: 1 GiB of decoded images
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,10 @@ class Entry:
 
 
 class FileDataset(MedicalDataset):
-    """Samples read from files, validated up front; bad ones raise or are listed in ``skipped``."""
+    """Samples read from files, validated up front, streamed (or cached within a byte budget).
+
+    Bad inputs raise or are listed in ``skipped``. ``cached_bytes`` is what the cache holds now.
+    """
 
     def __init__(
         self,
@@ -54,16 +61,18 @@ class FileDataset(MedicalDataset):
         bad: BadFiles,
         size: int | Sequence[int] | None = None,
         spatial_dims: int | None = None,
-        cache: bool = True,
+        cache: bool = False,
+        cache_bytes: int | None = None,
         id_prefix: str = "file",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.skipped = bad.skipped
         self._size = size
         self._bounds = bounds
-        self._cache = cache
+        budget = cache_budget(cache, cache_bytes)
+        self._cached: dict[int, Tensor] = {}
+        self.cached_bytes = 0
         kept: list[Entry] = []
-        images: list[Tensor] = []
         metas: list[dict[str, str]] = []
         shape: tuple[int, ...] | None = None
         h = hashlib.sha256(
@@ -94,8 +103,11 @@ class FileDataset(MedicalDataset):
             h.update(entry.key.encode())
             h.update(image.numpy().tobytes())
             h.update(entry.label.tobytes())
-            if cache:
-                images.append(image)
+            nbytes = max(image.element_size() * image.nelement(), image.untyped_storage().nbytes())
+            if self.cached_bytes + nbytes <= budget:
+                self._cached[len(kept) - 1] = image
+                self.cached_bytes += nbytes
+            del image
         if not kept:
             raise DataError(
                 name, f"no usable samples: all {len(entries)} were bad ({len(self.skipped)} listed as skipped)"
@@ -107,7 +119,7 @@ class FileDataset(MedicalDataset):
         for m in self.meta:
             h.update(json.dumps(m, sort_keys=True).encode())
         self.entries = kept
-        self.images = images
+        self._shape = shape
         self.label_array = np.stack([e.label for e in kept])
         self._fingerprint = h.hexdigest()
         self._ids = [f"{id_prefix}-{hashlib.sha256(e.key.encode()).hexdigest()[:12]}" for e in kept]
@@ -138,8 +150,21 @@ class FileDataset(MedicalDataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def images(self) -> list[Tensor]:
+        """The decoded images the cache holds now, in index order (empty when streaming)."""
+        return [self._cached[i] for i in sorted(self._cached)]
+
     def __getitem__(self, index: int) -> Sample:
-        image = self.images[index] if self._cache else self._read(self.entries[index])[0]
+        index = range(len(self.entries))[index]
+        image = self._cached.get(index)
+        if image is None:
+            entry = self.entries[index]
+            image = self._read(entry)[0]
+            if tuple(image.shape) != self._shape:
+                raise DataError(
+                    entry.source, f"now reads as shape {tuple(image.shape)}, not the {self._shape} checked up front"
+                )
         return image, torch.as_tensor(self.label_array[index]), dict(self.meta[index])
 
     def labels(self) -> np.ndarray:
@@ -150,3 +175,14 @@ class FileDataset(MedicalDataset):
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+
+def cache_budget(cache: bool, cache_bytes: int | None) -> int:
+    """Bytes of decoded images to keep: 0 (stream), ``cache_bytes``, or the default budget for ``cache=True``."""
+    if cache_bytes is not None:
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ConfigError(f"cache_bytes must be a whole number of bytes >= 0, got {cache_bytes!r}")
+        return cache_bytes
+    if not isinstance(cache, bool):
+        raise ConfigError(f"cache must be true or false (use cache_bytes for a byte budget), got {cache!r}")
+    return DEFAULT_CACHE_BYTES if cache else 0

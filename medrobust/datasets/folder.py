@@ -16,7 +16,7 @@ from torch import Tensor
 
 from medrobust.datasets.csv_labels import label_spec, read_labels
 from medrobust.datasets.files import Entry, FileDataset
-from medrobust.datasets.policy import BadFiles
+from medrobust.datasets.policy import BadFiles, Confinement
 from medrobust.datasets.transforms import as_tensor
 from medrobust.errors import ConfigError, DataError
 
@@ -36,12 +36,16 @@ def folder(
     channels: int | None = None,
     size: int | Sequence[int] | None = None,
     on_error: str = "raise",
-    cache: bool = True,
+    cache: bool = False,
+    cache_bytes: int | None = None,
+    allow_outside_root: bool = False,
 ) -> FileDataset:
     """Images under ``root``: one subfolder per class, or a labels CSV with a ``file`` column.
 
     ``channels`` (1 or 3) converts every image; by default the first image decides.
     ``size`` resizes every image (bilinear, antialiased). ``on_error``: ``raise`` or ``skip``.
+    Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
+    unless ``allow_outside_root``.
     """
     base = Path(root).expanduser()
     if not base.is_dir():
@@ -50,6 +54,7 @@ def folder(
         raise ConfigError(f"channels must be 1 or 3, got {channels}")
     bad = BadFiles(on_error)
     reader = _ImageReader(channels)
+    confine = Confinement(base, allow_outside_root=allow_outside_root)
     entries: list[Entry] = []
     if labels is not None:
         table = read_labels(
@@ -63,7 +68,7 @@ def folder(
         )
         spec = table.spec
         for row in table.rows:
-            path = base / row.key
+            path = confine.check(base / row.key, source=table.source(row), named=row.key)
             if not path.is_file():
                 bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
                 continue
@@ -86,6 +91,7 @@ def folder(
                 continue
             label = np.array(spec.names.index(cls), dtype=np.int64)
             for path in sorted(p for p in (base / cls).rglob("*") if p.is_file() and not p.name.startswith(".")):
+                confine.check(path, source=str(path))
                 rel = path.relative_to(base).as_posix()
                 entries.append(Entry(str(path), rel, label, reader.loader(path), {}))
     if not entries:
@@ -100,6 +106,7 @@ def folder(
         size=size,
         spatial_dims=2,
         cache=cache,
+        cache_bytes=cache_bytes,
         id_prefix="img",
         settings={"channels": channels, "size": size, "labels": "csv" if labels is not None else "subfolders"},
     )

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
 from medrobust.datasets.files import Entry, FileDataset
-from medrobust.datasets.policy import BadFiles
+from medrobust.datasets.policy import BadFiles, Confinement
 from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity
 from medrobust.errors import DataError
 
@@ -37,18 +37,23 @@ def nifti(
     volume: int | None = None,
     canonical: bool = True,
     on_error: str = "raise",
-    cache: bool = True,
+    cache: bool = False,
+    cache_bytes: int | None = None,
+    allow_outside_root: bool = False,
 ) -> FileDataset:
     """3D volumes under ``root`` named by the ``file`` column of the labels CSV ``labels``.
 
     ``window``: ``minmax`` (default), ``percentile``, a preset such as ``brain``, ``[centre, width]``
     or ``raw`` (physical units clipped to ``bounds``). ``volume`` picks one volume of a 4D file.
+    Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
+    unless ``allow_outside_root``.
     """
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "NIfTI folder not found")
     intensity = parse_intensity(window, bounds, default="minmax")
     bad = BadFiles(on_error)
+    confine = Confinement(base, allow_outside_root=allow_outside_root)
     table = read_labels(
         labels,
         keys=("file", "path"),
@@ -60,7 +65,7 @@ def nifti(
     )
     entries: list[Entry] = []
     for row in table.rows:
-        path = base / row.key
+        path = confine.check(base / row.key, source=table.source(row), named=row.key)
         if not path.is_file():
             bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
             continue
@@ -77,6 +82,7 @@ def nifti(
         size=size,
         spatial_dims=3,
         cache=cache,
+        cache_bytes=cache_bytes,
         id_prefix="nii",
         settings={"window": intensity.name or intensity.mode, "size": size, "volume": volume, "canonical": canonical},
     )
