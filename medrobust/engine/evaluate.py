@@ -25,7 +25,7 @@ from medrobust.engine.trust import PROBE_SIZE, probe_model, run_checks, trust_co
 from medrobust.models.adapter import ModelAdapter
 from medrobust.results.gallery import GALLERY_SIZE, Gallery
 from medrobust.results.manifest import device_description, library_versions, now
-from medrobust.results.privacy import private_skipped
+from medrobust.results.privacy import private_name, private_skipped
 from medrobust.results.results import Results
 from medrobust.results.summarize import summarize
 from medrobust.results.summary import TrustContext
@@ -190,7 +190,7 @@ def _manifest(run: Plan) -> dict[str, Any]:
         "config": run.record,
         "model": {**adapter.describe(), "fingerprint": run.model_fp},
         "data": {
-            "name": data.info.name,
+            "name": private_name(data.info.name),  # folder names may carry patient names
             "task": data.info.task.value,
             "label_names": list(data.info.label_names),
             "bounds": list(data.info.bounds),

@@ -83,7 +83,9 @@ class RobustnessFactory:
 
     def _name(self, name: str | None, model: Any, data: Any, key: str) -> str:
         model_name = getattr(model, "name", None) or type(model).__name__
-        base = slug(name or f"{model_name}-{data.info.name}")
+        from medrobust.results.privacy import private_name
+
+        base = slug(name or f"{model_name}-{private_name(data.info.name)}")  # folder names stay out of reports
         candidate, i = base, 2
         while self.state.names.get(candidate, key) != key:
             candidate, i = f"{base}-{i}", i + 1

@@ -14,7 +14,7 @@ from typing import Any
 
 _PATH = re.compile(r"[^\s'\"()\[\]{},;]*[/\\][^\s'\"()\[\]{},;]*")
 _FILE = re.compile(
-    r"[^\s'\"()\[\]{},;:/\\]+\.(?:dcm|dicom|ima|nii(?:\.gz)?|gz|mha|mhd|nrrd|png|jpe?g|tiff?|bmp|csv|tsv|npz|npy|pt|pth)\b",
+    r"[^\s'\"()\[\]{},;:/\\]+\.(?:dcm|dicom|ima|nii(?:\.gz)?|gz|mha|mhd|nrrd|png|jpe?g|tiff?|bmp|npz|npy|pt|pth)\b",
     re.IGNORECASE,
 )  # a bare file name (``JohnSmith.dcm``) names a patient as well as a path does
 PATH_KEYS = frozenset({"root", "labels", "weights", "path", "paths", "dir", "folder", "file", "files", "out"})
@@ -32,6 +32,18 @@ def redact_paths(text: str) -> str:
     """Replace every path-like token (containing ``/`` or ``\\``) in ``text`` with :func:`path_token`."""
     text = _PATH.sub(lambda m: path_token(m.group(0)), text)
     return _FILE.sub(lambda m: m.group(0) if m.group(0).startswith("path-") else path_token(m.group(0)), text)
+
+
+def private_name(name: str) -> str:
+    """A dataset name for the results: ``dicom:<root folder>`` becomes ``dicom:path-<hash>``.
+
+    File readers name a dataset after its folder, which may be a patient's name; names without
+    a ``kind:`` prefix (``synthetic-binary-2d``, ``pneumoniamnist-test``) are kept.
+    """
+    kind, sep, rest = name.partition(":")
+    if not sep or rest.startswith("path-"):
+        return redact_paths(name)
+    return f"{kind}:{path_token(rest)}"
 
 
 def private_config(value: Any, key: str = "") -> Any:
