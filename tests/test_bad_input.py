@@ -14,6 +14,8 @@ from medrobust.cli.commands import main
 from medrobust.datasets import ArrayDataset, DataInfo, synthetic
 from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.heads import HeadKind
+from medrobust.models.adapter import ModelAdapter
+from medrobust.models.registry import check_device
 from medrobust.models.small_cnn import SmallCNN
 
 INFO = DataInfo("toy", HeadKind.BINARY, ("neg", "pos"))
@@ -102,3 +104,52 @@ def test_cli_bad_yaml_config(tmp_path: Path) -> None:
     assert result.exit_code == 2
     for part in ("c.yaml", "ascending", "batch_size", "nonsense"):
         assert part in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n": 0}, "option n must be a whole number >= 1, got 0"),
+        ({"n": -4}, "got -4"),
+        ({"n": "abc"}, "got 'abc'"),
+        ({"n": True}, "got True"),
+        ({"n": 4, "spatial_dims": 4}, "spatial_dims must be 2 or 3"),
+        ({"n": 4, "task": "nosuch"}, "task must be one of"),
+    ],
+)
+def test_synthetic_options_are_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        synthetic(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mean": [0.5, 0.5], "std": [0.25]}, r"mean has 2 value\(s\) and std 1, but the model takes 1 channel"),
+        ({"mean": [0.5] * 3, "std": [0.2] * 2, "channels": 3}, "std 2, but the model takes 3 channel"),
+        ({"mean": [0.5] * 2, "std": None, "channels": 3}, "mean has 2 value"),
+    ],
+)
+def test_mean_and_std_must_fit_the_channels(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        ModelAdapter(SmallCNN(3, 2), "binary", num_outputs=2, input_shape=(1, 28, 28), **kwargs)  # type: ignore[arg-type]
+
+
+def test_mean_and_std_that_fit_are_accepted() -> None:
+    ModelAdapter(SmallCNN(3, 2), "binary", num_outputs=2, input_shape=(1, 28, 28), mean=[0.5] * 3, std=0.2, channels=3)
+    ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, mean=[0.5, 0.4], std=[0.2, 0.1])  # channels unknown
+
+
+def test_unknown_devices_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert check_device("cpu") == "cpu"
+    assert check_device("auto") == "cpu"
+    with pytest.raises(ConfigError, match="'nosuch' is not a device name; devices here: cpu"):
+        check_device("nosuch")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        check_device("cuda:99")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("cuda:1") == "cuda:1"
+    with pytest.raises(ConfigError, match="has 2 CUDA device"):
+        check_device("cuda:2")

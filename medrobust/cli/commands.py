@@ -9,43 +9,79 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
-import yaml
 
+from medrobust.cli._options import attack_spec, check_writable, floats, parse_kv
 from medrobust.errors import MedrobustError
 
 F = TypeVar("F", bound=Callable[..., Any])
 STRICT_EXIT = 3
 """Exit code of ``run --strict`` when a trust check warned (results are still written)."""
+BAD_INPUT_EXIT = 2
+"""Exit code of bad input, and of any error that escapes a command (an internal error)."""
+INTERRUPTED_EXIT = 130
+DEBUG_KEY = "medrobust.debug"
 log = logging.getLogger("medrobust")
+_attack_spec = attack_spec  # the name tests and old callers import
 
 
 def handle_errors(fn: F) -> F:
-    """Turn medrobust errors into a clear message and exit code 2; Ctrl-C into 130."""
+    """Bad input and any escaping error become one line on stderr and exit 2 (``--debug``: the traceback too).
+
+    Ctrl-C exits 130; click's own usage errors and exits pass through unchanged.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except MedrobustError as exc:
-            click.echo(f"medrobust: error: {exc}", err=True)
-            sys.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except KeyboardInterrupt:
             click.echo("medrobust: interrupted; finished batches are saved, run again to resume", err=True)
-            sys.exit(130)
+            sys.exit(INTERRUPTED_EXIT)
+        except MedrobustError as exc:
+            _fail(f"medrobust: error: {exc}")
+        except OSError as exc:
+            if exc.filename is None:
+                _fail(f"medrobust: internal error: {type(exc).__name__}: {exc}", internal=True)
+            _fail(f"medrobust: error: {exc.filename}: {exc.strerror or exc}")
+        except Exception as exc:
+            _fail(f"medrobust: internal error: {type(exc).__name__}: {exc}", internal=True)
 
     return wrapper  # type: ignore[return-value]
 
 
+def _fail(message: str, internal: bool = False) -> NoReturn:
+    """Print ``message`` as one line (after the traceback under ``--debug``) and exit 2."""
+    ctx = click.get_current_context(silent=True)
+    debug = bool(ctx is not None and ctx.meta.get(DEBUG_KEY))
+    if debug:
+        click.echo(traceback.format_exc().rstrip(), err=True)
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    if internal and not debug:
+        line += " (run with --debug for the traceback)"
+    click.echo(line, err=True)
+    sys.exit(BAD_INPUT_EXIT)
+
+
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of any error.")
 @click.version_option(package_name="medrobust")
-def main(verbose: int) -> None:
-    """Adversarial-robustness test harness for medical imaging classifiers."""
+@click.pass_context
+def main(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """Adversarial-robustness test harness for medical imaging classifiers.
+
+    Exit codes: 0 done, 1 regression (compare, bench), 2 bad input or an internal error,
+    3 trust warnings under run --strict, 130 interrupted.
+    """
+    ctx.meta[DEBUG_KEY] = debug
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
@@ -60,38 +96,11 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
     """Train a small CNN on synthetic lesion images and sweep FGSM and PGD (no network needed)."""
     from medrobust.engine.demo import run_demo
 
+    check_writable(out)
     click.echo("medrobust demo: training a small CNN on synthetic lesion images (seeded) ...")
     results = run_demo(out, n=n, seed=seed, progress=not quiet)
     click.echo(results.table())
     click.echo(f"results written to {out}")
-
-
-def _kv(values: tuple[str, ...], flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} must look like KEY=VALUE", param_hint=flag)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def _attack_spec(text: str) -> str | dict[str, Any]:
-    """``pgd``, ``pgd:norm=l2,steps=20`` or ``art:SquareAttack:max_iter=100`` into an attack spec."""
-    prefix = ""
-    if text.lower().startswith("art:"):  # ART attacks: art:<ClassName>[:params]
-        prefix, text = text[:4], text[4:]
-    name, sep, rest = text.partition(":")
-    name = prefix + name
-    if not sep:
-        return name
-    spec: dict[str, Any] = {"name": name}
-    spec.update(_kv(tuple(p for p in rest.split(",") if p), "--attack"))
-    return spec
-
-
-def _floats(text: str | None) -> list[float] | None:
-    return None if text is None else [float(v) for v in text.split(",")]
 
 
 @main.command()
@@ -136,15 +145,19 @@ def _floats(text: str | None) -> list[float] | None:
     help="bf16 autocast for the model's passes (check against fp32).",
 )
 @click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format during each batch.")
+@click.option(
+    "--allow-large-budgets", is_flag=True, default=None, help="Run budgets at least the bounds' range (a warning)."
+)
+@click.option("--allow-code", is_flag=True, help="Let the python model kind import and run the code it names.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) -> None:
+def run(config_path: Path | None, quiet: bool, no_resume: bool, allow_code: bool, **flags: Any) -> None:
     """Run a sweep from a YAML config and/or flags; flags override the config.
 
     Exit codes: 0 done, 2 bad input, 3 trust warnings under --strict, 130 interrupted.
     """
     from medrobust.engine.config import load_config
-    from medrobust.engine.run import run_config
+    from medrobust.engine.run import resolve_device, run_config
 
     overrides: dict[str, Any] = {}
     simple = {
@@ -173,13 +186,13 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
         overrides["model.spatial_dims"] = int(flags["spatial_dims"])
     for flag in ("mean", "std"):
         if flags.get(flag):
-            overrides[f"model.{flag}"] = _floats(flags[flag])
-    for key, value in _kv(flags["model_opt"], "--model-opt").items():
+            overrides[f"model.{flag}"] = floats(flags[flag], f"--{flag}", positive=flag == "std")
+    for key, value in parse_kv(flags["model_opt"], "--model-opt").items():
         overrides[f"model.{key}"] = value
-    for key, value in _kv(flags["data_opt"], "--data-opt").items():
+    for key, value in parse_kv(flags["data_opt"], "--data-opt").items():
         overrides[f"data.{key}"] = value
     if flags["attacks"]:
-        overrides["attacks"] = [_attack_spec(a) for a in flags["attacks"]]
+        overrides["attacks"] = [attack_spec(a) for a in flags["attacks"]]
     if flags.get("eps"):
         overrides["eps"] = [e.strip() for e in flags["eps"].split(",")]
     if flags["subgroups"]:
@@ -187,12 +200,14 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, **flags: Any) ->
     if no_resume:
         overrides["resume"] = False
     if flags.get("suite"):
-        overrides["suite"] = _attack_spec(flags["suite"])
-    for flag in ("strict", "known_robust", "channels_last"):
+        overrides["suite"] = attack_spec(flags["suite"], "--suite")
+    for flag in ("strict", "known_robust", "channels_last", "allow_large_budgets"):
         if flags.get(flag):
             overrides[flag] = True
     cfg = load_config(config_path, overrides)
-    results = run_config(cfg, progress=not quiet)
+    resolve_device(cfg.device)  # an unusable device or results folder fails before anything is built
+    check_writable(cfg.out, "--out" if flags.get("out") is not None else "results folder (out)")
+    results = run_config(cfg, progress=not quiet, allow_code=allow_code)
     click.echo(results.table())
     click.echo(f"results written to {cfg.out}")
     if cfg.strict and results.warnings:
@@ -279,6 +294,7 @@ def compare(
 @click.option("--only", multiple=True, help="Run only cells whose id matches this glob (repeatable).")
 @click.option("--set", "overrides", multiple=True, help="Override a suite value, e.g. defaults.n=32 (repeatable).")
 @click.option("--fresh", is_flag=True, help="Re-run cells that already finished.")
+@click.option("--allow-code", is_flag=True, help="Let python model kinds import and run the code they name.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @handle_errors
 def bench(
@@ -288,6 +304,7 @@ def bench(
     only: tuple[str, ...],
     overrides: tuple[str, ...],
     fresh: bool,
+    allow_code: bool,
     quiet: bool,
 ) -> None:
     """Run a benchmark suite (models x datasets x attack sets x budgets); exit 1 on regression, 2 on a failed cell."""
@@ -299,6 +316,8 @@ def bench(
         note = f"  ({cell.message})" if cell.message else ""
         click.echo(f"{cell.status:>8}  {cell.id}  {cell.seconds:.1f} s{gate}{note}")
 
+    if out is not None:
+        check_writable(out)
     run = run_suite(
         suite_file,
         out=out,
@@ -308,6 +327,7 @@ def bench(
         fresh=fresh,
         progress=not quiet,
         on_cell=show,
+        allow_code=allow_code,
     )
     click.echo(f"summary: {run.out / BENCH_MD}")
     for cell in run.regressions:

@@ -11,6 +11,7 @@ import hashlib
 import numpy as np
 
 from medrobust.datasets.base import ArrayDataset, DataInfo
+from medrobust.errors import ConfigError
 from medrobust.heads import HeadKind
 
 _LABELS = {
@@ -31,7 +32,7 @@ def synthetic(
     sites: tuple[str, ...] = ("site-A", "site-B"),
 ) -> ArrayDataset:
     """``n`` seeded images with balanced labels and ``sex``/``site`` subgroup metadata."""
-    kind = HeadKind(task)
+    kind = _check_options(n, task, size, spatial_dims, channels, seed)
     rng = np.random.default_rng(seed)
     shape = (size,) * spatial_dims
     tissue = _tissue(rng, n, shape)
@@ -59,6 +60,21 @@ def synthetic(
     )
     ids = [f"syn-{hashlib.sha1(f'{key}:{i}'.encode()).hexdigest()[:10]}" for i in range(n)]
     return ArrayDataset(images, labels, info, meta=meta, ids=ids, source=key)
+
+
+def _check_options(n: object, task: object, size: object, dims: object, channels: object, seed: object) -> HeadKind:
+    """Refuse options that would fail deep in numpy (``-D n=0``, ``-D n=abc``) with a message naming the option."""
+    minimum = {"n": (n, 1), "size": (size, 4), "channels": (channels, 1), "seed": (seed, 0)}
+    for option, (value, low) in minimum.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ConfigError(f"synthetic data option {option} must be a whole number >= {low}, got {value!r}")
+    if dims not in (2, 3) or isinstance(dims, bool):
+        raise ConfigError(f"synthetic data option spatial_dims must be 2 or 3, got {dims!r}")
+    try:
+        return HeadKind(task)
+    except ValueError:
+        choices = ", ".join(k.value for k in HeadKind)
+        raise ConfigError(f"synthetic data option task must be one of {choices}, got {task!r}") from None
 
 
 def _tissue(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -10,15 +10,15 @@ from medrobust.datasets.registry import build_dataset
 from medrobust.engine.config import RunConfig
 from medrobust.engine.evaluate import evaluate
 from medrobust.errors import ConfigError
-from medrobust.models.registry import build_model
+from medrobust.models.registry import build_model, check_device
 from medrobust.results.results import Results
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` picks CUDA when available."""
+    """``auto`` picks CUDA when available; any other name must be a device this machine has (else ConfigError)."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    return check_device(name)
 
 
 def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) -> Results:

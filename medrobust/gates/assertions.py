@@ -293,9 +293,7 @@ def _subgroups(result: Results, subgroup: str | Sequence[str] | None) -> list[st
     missing = [c for c in wanted if c not in evaluated]
     if missing:
         why = splits[missing[0]].error if missing[0] in splits else None
-        raise ConfigError(
-            f"subgroup {missing[0]!r} was not evaluated ({why or 'evaluated: ' + ', '.join(evaluated)})"
-        )
+        raise ConfigError(f"subgroup {missing[0]!r} was not evaluated ({why or 'evaluated: ' + ', '.join(evaluated)})")
     return wanted
 
 

@@ -69,10 +69,12 @@ class ModelAdapter(nn.Module):
         if not bounds[0] < bounds[1]:
             raise ModelError(f"bounds must satisfy low < high, got {bounds}")
         self.model = model
-        self.preprocess = Preprocess(channels, mean, std)
-        self.bounds = (float(bounds[0]), float(bounds[1]))
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape else None
         self.name = name or type(model).__name__
+        takes = channels if channels is not None else self.input_shape[0] if self.input_shape else None
+        _check_lengths(self.name, mean, std, takes)
+        self.preprocess = Preprocess(channels, mean, std)
+        self.bounds = (float(bounds[0]), float(bounds[1]))
         if device is None:
             p = next(iter(model.parameters()), None)
             device = p.device if p is not None else torch.device("cpu")
@@ -252,3 +254,25 @@ class ModelAdapter(nn.Module):
         if out.ndim != 2 or out.shape[0] != 2:
             raise ModelError(f"model {self.name} returned shape {tuple(out.shape)}; expected (N, K) logits")
         return int(out.shape[1])
+
+
+def _check_lengths(
+    name: str, mean: Sequence[float] | float | None, std: Sequence[float] | float | None, channels: int | None
+) -> None:
+    """Mean and std hold one value or one per channel the model takes: a wrong count fails here, not mid-sweep."""
+    given = (("mean", mean), ("std", std))
+    counts = {k: 1 if isinstance(v, int | float) else len(v) for k, v in given if v is not None}
+    if not counts:
+        return
+    if channels is not None:
+        ok = all(n in (1, channels) for n in counts.values())
+    else:
+        ok = len(set(counts.values()) - {1}) <= 1
+    if not ok:
+        has = f"mean has {counts.get('mean', 'no')} value(s) and std {counts.get('std', 'no')}"
+        if channels is None:
+            takes, want = "the channel count is unknown", "1 or the same number of values"
+        else:
+            takes = f"the model takes {channels} channel(s)"
+            want = "1 value" if channels == 1 else f"1 or {channels} values"
+        raise ModelError(f"model {name}: {has}, but {takes}; give {want} each")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from medrobust.errors import ConfigError, ModelError
@@ -45,6 +46,7 @@ def build_model(
     Kind ``python`` imports and calls code named by the config, so it needs ``allow_code``
     (``--allow-code``) or ``MEDROBUST_ALLOW_CODE=1``: a config file alone cannot run code.
     """
+    device = check_device(device)
     if kind == "demo":
         from medrobust.models.demo import demo_model
 
@@ -87,6 +89,41 @@ def build_model(
         device=device,
         name=name or kind,
     )
+
+
+def available_devices() -> list[str]:
+    """The devices this machine has: ``cpu``, each ``cuda:<i>``, and ``mps`` where present."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(name: str) -> str:
+    """``name`` when this machine has that device (``auto``: CUDA if present); else a clear :class:`ConfigError`."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    here = available_devices()
+    hint = f"devices here: {', '.join(here)} (or auto)"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {name!r} is not a device name; {hint}") from None
+    if dev.type == "cpu":
+        return name
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {name!r}: CUDA is not available on this machine; {hint}")
+        if (dev.index or 0) >= count:
+            raise ConfigError(f"device {name!r}: this machine has {count} CUDA device(s); {hint}")
+        return name
+    if dev.type == "mps" and "mps" in here:
+        return name
+    raise ConfigError(f"device {name!r} is not available on this machine; {hint}")
 
 
 def _need(value: Any, kind: str) -> Any:

@@ -187,8 +187,12 @@ def run_suite(
     fresh: bool = False,
     progress: bool = False,
     on_cell: Callable[[Cell], None] | None = None,
+    allow_code: bool = False,
 ) -> SuiteRun:
-    """Run every cell (skipping finished ones unless ``fresh``), gate against ``baseline``, write the summary."""
+    """Run every cell (skipping finished ones unless ``fresh``), gate against ``baseline``, write the summary.
+
+    ``allow_code`` lets ``python`` model kinds run the code they name (``--allow-code``); a suite file cannot.
+    """
     from medrobust.engine.run import run_config
 
     suite = load_suite(path, overrides)
@@ -199,6 +203,10 @@ def run_suite(
     grid = cells(suite, only)
     if not grid:
         raise ConfigError(f"{path}: the suite has no cells{' matching ' + ', '.join(only) if only else ''}")
+    try:  # an unusable output folder fails here, not after every cell has run
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot write the suite output folder ({exc.strerror or exc})") from None
     for cell in grid:
         cell_dir = folder / cell.id
         t0 = time.perf_counter()
@@ -211,7 +219,7 @@ def run_suite(
             else:
                 if fresh:
                     cfg = cfg.model_copy(update={"resume": False})
-                cell.results = run_config(cfg, progress=progress)
+                cell.results = run_config(cfg, progress=progress, allow_code=allow_code)
                 cell.status = "done"
                 write_json(cell_dir / CELL, {"cell": cell.id, "config_hash": digest, "finished": True})
         except MedrobustError as exc:
