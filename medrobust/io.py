@@ -49,18 +49,36 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``defaults.n=32``-style strings into a dict (values read as YAML)."""
+def yaml_value(text: str, where: str) -> Any:
+    """One option value read as plain YAML (numbers, true/false, lists); tags such as ``!!python/...`` are refused."""
+    try:
+        if any(isinstance(token, yaml.TagToken) for token in yaml.scan(text)):
+            raise ConfigError(f"{where}: YAML tags (!...) are not allowed in option values")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where}: the value is not valid YAML ({problem})") from None
+
+
+def parse_kv(values: tuple[str, ...], flag: str, whole: str | None = None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``-D n=32``) into a dict; values are read as plain YAML.
+
+    ``whole`` is the flag's full value when ``values`` are its parts (``--attack pgd:steps=3,norm=l2``).
+    """
     out: dict[str, Any] = {}
-    for item in items:
+    for item in values:
+        label = f"{flag} {item if whole is None else whole!r}"
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like KEY=VALUE (e.g. defaults.n=32)")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
+            part = f": parameter {item!r}" if whole is not None else ""
+            raise ConfigError(f"{label}{part} must look like KEY=VALUE")
+        out[key.strip()] = yaml_value(value, label)
     return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``defaults.n=32``-style strings into a dict (values read as plain YAML)."""
+    return parse_kv(tuple(items), "override")
 
 
 def expand_env(obj: Any) -> Any:

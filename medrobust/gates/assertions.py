@@ -135,10 +135,10 @@ def check_robust(
                 if key == "max_subgroup_gap":
                     for col in columns:
                         gap = result.summary.subgroups[col].gap.get(name, {}).get(label, math.nan)
-                        verdict.checks.append(Check(run, name, label, b.eps, key, limit, _num(gap), col))
+                        verdict.checks.append(Check(run, name, label, b.eps, key, limit, as_float(gap), col))
                     continue
                 value = KINDS[key][0]
-                verdict.checks.append(Check(run, name, label, b.eps, key, limit, _num(getattr(b, value))))
+                verdict.checks.append(Check(run, name, label, b.eps, key, limit, as_float(getattr(b, value))))
     verdict.curves = curve_table(result, attacks, budget.value, verdict.failed, columns)
     _notify(verdict)
     return verdict
@@ -295,10 +295,6 @@ def _subgroups(result: Results, subgroup: str | Sequence[str] | None) -> list[st
         why = splits[missing[0]].error if missing[0] in splits else None
         raise ConfigError(f"subgroup {missing[0]!r} was not evaluated ({why or 'evaluated: ' + ', '.join(evaluated)})")
     return wanted
-
-
-def _num(v: Any) -> float:
-    return as_float(v)
 
 
 def _fmt(v: Any, width: int = 0) -> str:
