@@ -25,6 +25,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
+from medrobust.datasets.dicom_pixels import decode_pixels
 from medrobust.datasets.files import Entry, FileDataset
 from medrobust.datasets.identifiers import identifying_value, is_clinical, normalize_column
 from medrobust.datasets.policy import BadFiles, Confinement
@@ -34,7 +35,6 @@ from medrobust.errors import DataError
 log = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("file", "SOPInstanceUID", "SeriesInstanceUID")
-CODECS_EXTRA = "pip install 'medrobust[dicom-codecs]'"
 
 
 def dicom(
@@ -85,7 +85,7 @@ def dicom(
         for row in table.rows:
             path = confine.check(base / row.key, source=table.source(row), named=row.key)
             if not path.is_file():
-                bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
+                bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {str(base)!r}")
                 continue
             entries.append(
                 Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, intensity, age_band), row.meta)
@@ -96,7 +96,7 @@ def dicom(
         for row in table.rows:
             paths = index.get(row.key)
             if not paths:
-                bad.report(table.source(row), f"names a {kind} that no DICOM file under {base} has")
+                bad.report(table.source(row), f"names a {kind} that no DICOM file under {str(base)!r} has")
                 continue
             if kind == "SOPInstanceUID":
                 entries.append(
@@ -154,35 +154,10 @@ def read_dicom(path: Path) -> tuple[Dataset, np.ndarray]:
             source,
             f"has no pixel data (Modality {ds.get('Modality', 'unknown')}): not an image, or the file is truncated",
         )
-    try:
-        frames = np.asarray(ds.pixel_array)
-    except Exception as exc:  # decoders raise RuntimeError, ValueError, NotImplementedError, ...
-        raise DataError(source, _pixel_problem(ds, exc)) from None
+    frames = decode_pixels(ds, source)  # a failure names the decoder plugins pydicom has for the syntax
     if int(ds.get("NumberOfFrames", 1) or 1) == 1:
         frames = frames[None]
     return ds, frames
-
-
-def _pixel_problem(ds: Dataset, exc: Exception) -> str:
-    """Name the missing decoder plugin for compressed data; otherwise call it truncated or corrupt."""
-    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is not None and syntax.is_compressed:
-        name = str(syntax.name)
-        plugin = (
-            "pylibjpeg-openjpeg"
-            if "2000" in name
-            else "pylibjpeg-rle"
-            if "RLE" in name
-            else "pylibjpeg-libjpeg"
-            if "JPEG" in name
-            else "pylibjpeg"
-        )
-        return (
-            f"cannot decode its compressed pixel data ({name}): install the decoder plugin {plugin} "
-            f"with pylibjpeg ({CODECS_EXTRA}); pydicom said: {reason}"
-        )
-    return f"pixel data is truncated or corrupt ({type(exc).__name__}: {reason})"
 
 
 def _to_image(ds: Dataset, frames: np.ndarray, intensity: Intensity, source: str) -> np.ndarray:

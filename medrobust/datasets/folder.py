@@ -70,7 +70,7 @@ def folder(
         for row in table.rows:
             path = confine.check(base / row.key, source=table.source(row), named=row.key)
             if not path.is_file():
-                bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
+                bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {str(base)!r}")
                 continue
             entries.append(Entry(str(path), row.key, row.label, reader.loader(path), row.meta))
     else:

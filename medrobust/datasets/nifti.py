@@ -67,7 +67,7 @@ def nifti(
     for row in table.rows:
         path = confine.check(base / row.key, source=table.source(row), named=row.key)
         if not path.is_file():
-            bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {base}")
+            bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {str(base)!r}")
             continue
         entries.append(Entry(str(path), row.key, row.label, _Load(path, intensity, volume, canonical), row.meta))
     if not entries:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+_QUOTED = re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\"")  # repr() quotes paths, spaces and all
 _PATH = re.compile(r"[^\s'\"()\[\]{},;]*[/\\][^\s'\"()\[\]{},;]*")
 _FILE = re.compile(
     r"[^\s'\"()\[\]{},;:/\\]+\.(?:dcm|dicom|ima|nii(?:\.gz)?|gz|mha|mhd|nrrd|png|jpe?g|tiff?|bmp|npz|npy|pt|pth)\b",
@@ -20,6 +21,7 @@ _FILE = re.compile(
 PATH_KEYS = frozenset({"root", "labels", "weights", "path", "paths", "dir", "folder", "file", "files", "out"})
 """Configuration keys whose values are paths: hashed whole, whatever they look like."""
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,4}$")
+_SOURCE = re.compile(r"(?P<pre>the series of )?(?P<path>.*?)(?P<row> row \d+)?", re.DOTALL)
 
 
 def path_token(path: str) -> str:
@@ -29,9 +31,22 @@ def path_token(path: str) -> str:
 
 
 def redact_paths(text: str) -> str:
-    """Replace every path-like token (containing ``/`` or ``\\``) in ``text`` with :func:`path_token`."""
+    """Replace every path-like token (containing ``/`` or ``\\``) in ``text`` with :func:`path_token`.
+
+    A quoted path (``'Jane Doe/scan 1.png'``) is hashed whole, so no word of a name with spaces is left.
+    """
+    text = _QUOTED.sub(_quoted_path, text)
     text = _PATH.sub(lambda m: path_token(m.group(0)), text)
     return _FILE.sub(lambda m: m.group(0) if m.group(0).startswith("path-") else path_token(m.group(0)), text)
+
+
+def _quoted_path(match: re.Match[str]) -> str:
+    """A quoted span as one :func:`path_token` when it holds a path or a file name; else unchanged."""
+    inner = match.group(1) if match.group(1) is not None else match.group(2)
+    if inner.startswith("path-") or not ("/" in inner or "\\" in inner or _FILE.search(inner)):
+        return match.group(0)
+    quote = match.group(0)[0]
+    return f"{quote}{path_token(inner)}{quote}"
 
 
 def private_name(name: str) -> str:
@@ -57,6 +72,26 @@ def private_config(value: Any, key: str = "") -> Any:
     return value
 
 
+def private_source(source: str) -> tuple[str, str]:
+    """The path a skipped input's ``source`` names and the source with it hashed whole.
+
+    Sources are a file's path, ``<labels.csv> row N`` or ``the series of <labels.csv> row N``;
+    hashing the path whole leaves no word of a folder or file name with spaces behind.
+    """
+    match = _SOURCE.fullmatch(source)
+    if match is None or not match.group("path"):
+        return "", redact_paths(source)
+    path = match.group("path")
+    return path, f"{match.group('pre') or ''}{path_token(path)}{match.group('row') or ''}"
+
+
 def private_skipped(skipped: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
-    """The skipped-inputs list with every path hashed, for the run manifest."""
-    return [{str(k): redact_paths(str(v)) for k, v in entry.items()} for entry in skipped]
+    """The skipped-inputs list with every path hashed (the source's path wherever it recurs), for the manifest."""
+    out = []
+    for entry in skipped:
+        path, source = private_source(str(entry.get("source", "")))
+        row = {
+            str(k): redact_paths(str(v).replace(path, path_token(path)) if path else str(v)) for k, v in entry.items()
+        }
+        out.append({**row, "source": source} if "source" in entry else row)
+    return out
