@@ -153,3 +153,41 @@ def test_unknown_devices_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert check_device("cuda:1") == "cuda:1"
     with pytest.raises(ConfigError, match="has 2 CUDA device"):
         check_device("cuda:2")
+
+
+@pytest.mark.parametrize("std", [0, 0.0, [0.2, 0.0], -1.0, float("inf"), float("nan")])
+def test_std_must_be_finite_and_positive(std: object) -> None:
+    """A zero std divides by zero: every logit inf or NaN, or an internal error, instead of a clear message."""
+    with pytest.raises(ModelError, match=r"model small: std(\[1\])? is .+; every std value must be finite and > 0"):
+        ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, std=std, name="small")  # type: ignore[arg-type]
+
+
+def test_mean_must_be_finite() -> None:
+    with pytest.raises(ModelError, match=r"model small: mean\[0\] is nan; every mean value must be finite"):
+        ModelAdapter(SmallCNN(1, 2), "binary", num_outputs=2, mean=[float("nan"), 0.5], name="small")
+
+
+@pytest.mark.parametrize(
+    ("args", "yaml", "message"),
+    [
+        (["--std", "0"], None, "--std '0': every value must be > 0"),
+        (["--std", "inf"], None, "--std 'inf': every value must be a finite number"),
+        (["--mean", "nan"], None, "--mean 'nan': every value must be a finite number"),
+        ([], "model: {kind: smallcnn, std: [0]}", "model smallcnn: std is 0.0; every std value must be finite and > 0"),
+        (["--resume", "--no-resume"], None, "--resume and --no-resume contradict each other"),
+    ],
+    ids=["std-0", "std-inf", "mean-nan", "yaml-std-0", "resume-and-no-resume"],
+)
+def test_cli_bad_normalisation_and_resume_flags_exit_2(
+    args: list[str], yaml: str | None, message: str, tmp_path: Path
+) -> None:
+    extra = []
+    if yaml is not None:
+        (tmp_path / "c.yaml").write_text(yaml + "\n")
+        extra = ["--config", str(tmp_path / "c.yaml")]
+    fast = ["--model", "smallcnn", "--num-classes", "2", "-D", "n=8", "--attack", "fgsm", "--eps", "0", "--quiet"]
+    result = CliRunner().invoke(main, ["run", *fast, *extra, *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output

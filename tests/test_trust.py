@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import medrobust
-from medrobust.engine.trust import chance_accuracy, probe_determinism, run_checks
+from medrobust.engine.probes import probe_determinism
+from medrobust.engine.trust import chance_accuracy, run_checks
 from medrobust.errors import ModelError
 from medrobust.models.adapter import ModelAdapter
 

@@ -81,6 +81,7 @@ class APGD(IterativeAttack):
     """
 
     name = "apgd"
+    strength = 2
 
     def __init__(
         self,

@@ -180,6 +180,10 @@ class ArtAttack(Attack):
     def _generate(self, art_attack: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         try:
             return np.asarray(art_attack.generate(x=x, y=y), dtype=np.float32)
+        except ModuleNotFoundError as exc:  # ART imports some attacks' dependencies only when they run
+            raise ConfigError(
+                f"art:{self.attack} needs the package {exc.name!r}, which is not installed: pip install {exc.name}"
+            ) from None
         except (ValueError, TypeError, NotImplementedError) as exc:
             raise ConfigError(f"art:{self.attack} failed on input of shape {x.shape}: {exc}") from exc
 

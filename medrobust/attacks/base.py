@@ -56,6 +56,9 @@ class Attack(ABC):
     (a budget continuation), which is stronger than starting afresh."""
     black_box: bool = False
     """True for attacks that use only the model's outputs (no gradients); trust checks compare them."""
+    strength: int = 1
+    """How strong a white-box attack is meant to be: 0 one step (FGSM), 1 iterative (PGD), 2 adaptive
+    (APGD). One left weaker than another meant to be no stronger is a sign of gradient masking."""
 
     def __call__(self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor) -> Tensor:
         return self.run(model, x, y, eps).x_adv

@@ -13,6 +13,7 @@ class FGSM(Attack):
     """Fast gradient (sign) method: ``x + eps · direction(∇loss)``, clipped to bounds."""
 
     name = "fgsm"
+    strength = 0
 
     def __init__(
         self, norm: str = "linf", targeted: bool = False, target: int | None = None, loss: LossFn | None = None

@@ -42,6 +42,10 @@ def p_schedule(p_init: float, it: int, queries: int) -> float:
     return p_init / 512
 
 
+DEFAULT_QUERIES = 1000
+"""Square's default queries per sample: with masked gradients the strong number rests on them."""
+
+
 class Square(Attack):
     """Square attack within an L-inf or L2 ball, on the head's margin (any head kind, 2D or 3D).
 
@@ -60,7 +64,7 @@ class Square(Attack):
     def __init__(
         self,
         norm: str = "linf",
-        queries: int = 1000,
+        queries: int = DEFAULT_QUERIES,
         p_init: float = 0.8,
         early_stop: bool = True,
         seed: int = 0,

@@ -1,10 +1,11 @@
 """Attack suites: the ``strong`` suite (APGD-CE, APGD with the head's second loss, Square).
 
 In a sweep, a suite's members run as attacks of their own (one monotone curve each) and the
-suite's own label gets, per sample and budget, the worst case over its members' rows: a
-sample is broken if any member broke it at this budget (members' curves are monotone, so
-"or at a smaller one" holds too). That is AutoAttack's "robust against every attack",
-costs nothing beyond the members, and is at least as strong as each part by construction.
+suite's own label gets, per sample and budget, the worst case over its members' rows and
+those of every other attack of its norm in the run: a sample is broken if any of them broke
+it at this budget (each curve is monotone, so "or at a smaller one" holds too). That is
+AutoAttack's "robust against every attack", costs nothing beyond the attacks, and is never
+above any attack's curve in the run by construction.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import Tensor
 from medrobust.attacks.apgd import APGD, second_loss
 from medrobust.attacks.base import Attack, AttackableModel, AttackOutput
 from medrobust.attacks.norms import Norm, check_norm, per_sample
-from medrobust.attacks.square import Square
+from medrobust.attacks.square import DEFAULT_QUERIES, Square
 from medrobust.errors import ConfigError
 from medrobust.heads import Head
 
@@ -32,7 +33,7 @@ class Suite(Attack):
     """Member attacks applied in sequence, each to the samples the previous ones left robust.
 
     Called directly, :meth:`run` is AutoAttack's sequence. In :func:`medrobust.evaluate`
-    the members run as attacks of their own and :func:`combine_rows` builds this label's rows.
+    the members run as attacks of their own and the engine's ``combine_rows`` builds this label's rows.
     """
 
     def __init__(self, members: Sequence[Attack], name: str = "strong") -> None:
@@ -86,7 +87,7 @@ def strong_suite(
     *,
     steps: int = 100,
     restarts: int = 1,
-    queries: int = 1000,
+    queries: int = DEFAULT_QUERIES,
     seed: int = 0,
 ) -> Suite:
     """APGD-CE, APGD-DLR (>= 3 classes) or APGD-margin (other heads), and Square."""

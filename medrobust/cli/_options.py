@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import tempfile
 import typing
 from pathlib import Path
@@ -99,13 +100,15 @@ def _type_name(hint: Any) -> str:
 
 
 def floats(text: str | None, flag: str, positive: bool = False) -> list[float] | None:
-    """``0.5,0.25`` into numbers (all > 0 when ``positive``); anything else names the flag and the value."""
+    """``0.5,0.25`` into finite numbers (all > 0 when ``positive``); anything else names the flag and the value."""
     if text is None:
         return None
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ConfigError(f"{flag} {text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{flag} {text!r}: every value must be a finite number")
     if positive and not all(v > 0 for v in values):
         raise ConfigError(f"{flag} {text!r}: every value must be > 0")
     return values

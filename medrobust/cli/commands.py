@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from medrobust.cli._options import attack_spec, check_writable, floats, parse_kv
-from medrobust.errors import MedrobustError
+from medrobust.errors import ConfigError, MedrobustError
 
 F = TypeVar("F", bound=Callable[..., Any])
 STRICT_EXIT = 3
@@ -129,6 +129,11 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
 @click.option("--device", help="cpu, cuda, cuda:1 or auto.")
 @click.option("--bootstrap", type=int, help="Bootstrap draws for confidence intervals (0: none).")
 @click.option("--no-resume", is_flag=True, help="Start over even if the results folder has finished batches.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Reuse the folder's finished batches even when the model cannot be fingerprinted reliably.",
+)
 @click.option("--suite", help="Attack suite to add: strong, or strong:steps=50,queries=500,norm=l2.")
 @click.option("--strict", is_flag=True, default=None, help="Exit with code 3 when any trust check warns.")
 @click.option(
@@ -151,8 +156,11 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
 @click.option("--allow-code", is_flag=True, help="Let the python model kind import and run the code it names.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
-def run(config_path: Path | None, quiet: bool, no_resume: bool, allow_code: bool, **flags: Any) -> None:
+def run(config_path: Path | None, quiet: bool, no_resume: bool, resume: bool, allow_code: bool, **flags: Any) -> None:
     """Run a sweep from a YAML config and/or flags; flags override the config.
+
+    A results folder's finished batches are reused when the run key matches and the model is
+    fingerprinted reliably; --resume reuses them anyway, --no-resume never.
 
     Exit codes: 0 done, 2 bad input, 3 trust warnings under --strict, 130 interrupted.
     """
@@ -197,8 +205,10 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, allow_code: bool
         overrides["eps"] = [e.strip() for e in flags["eps"].split(",")]
     if flags["subgroups"]:
         overrides["subgroups"] = list(flags["subgroups"])
-    if no_resume:
-        overrides["resume"] = False
+    if resume and no_resume:
+        raise ConfigError("--resume and --no-resume contradict each other: give one of them")
+    if resume or no_resume:
+        overrides["resume"] = resume
     if flags.get("suite"):
         overrides["suite"] = attack_spec(flags["suite"], "--suite")
     for flag in ("strict", "known_robust", "channels_last", "allow_large_budgets"):

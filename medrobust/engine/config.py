@@ -51,7 +51,8 @@ class RunConfig(RunSpec):
     data: DataConfig = DataConfig()
     out: Path = Path("medrobust-results/run")
     device: str = "auto"
-    resume: bool = True
+    resume: bool | None = None
+    """None: reuse a run in ``out`` when model and attacks are fingerprinted reliably; True: always; False: never."""
     strict: bool = False
 
     def provenance(self) -> dict[str, Any]:

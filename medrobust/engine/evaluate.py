@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from tqdm import tqdm  # plain bars: no ipywidgets warning in notebooks
 from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
+from medrobust.engine.probes import PROBE_SIZE, probe_model
 from medrobust.engine.spec import AttackSpec, RunSpec
-from medrobust.engine.state import RunState, folder_lock
+from medrobust.engine.state import STATE, RunState, folder_lock
 from medrobust.engine.sweep import sweep_batch
-from medrobust.engine.trust import PROBE_SIZE, probe_model, run_checks, trust_context
+from medrobust.engine.trust import run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
 from medrobust.results.gallery import GALLERY_SIZE, Gallery
 from medrobust.results.manifest import device_description, library_versions, now
@@ -41,7 +43,7 @@ def evaluate(
     *,
     spec: RunSpec | None = None,
     out_dir: str | Path | None = None,
-    resume: bool = True,
+    resume: bool | None = None,
     verify: bool = True,
     progress: bool = False,
     num_workers: int = 0,
@@ -54,34 +56,74 @@ def evaluate(
     any :class:`RunSpec` field given as a keyword (``batch_size=64``, ``suite="strong"``,
     ``schedule="parallel"``) applied. A plain ``nn.Module`` is wrapped with the dataset's
     task and bounds. With ``out_dir``, every batch's rows are written as they finish and an
-    interrupted run resumes; ``config`` is extra provenance recorded in the manifest.
+    interrupted or finished run of the same key is reused: ``resume=None`` (the default) reuses
+    it only when model and attacks are fingerprinted reliably, ``True`` always, ``False`` never
+    (see :func:`open_state`). ``config`` is extra provenance recorded in the manifest.
     """
     run = plan_run(model, data, RunSpec.build(spec, attacks=attacks, eps=eps, **options), out_dir, config)
     with folder_lock(run.folder) if run.folder is not None else nullcontext():  # one writer per folder
         state = open_state(run, resume)
         if run.folder is not None and state.complete:
             log.info("%s: run already complete, loading results", run.folder)
-            return Results.load(run.folder)
+            return rejudge(Results.load(run.folder), run.spec)
         cleans, rows = state.load_parts(run.folder) if run.folder else ([], [])
         gallery, probes = execute(run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers)
         return finish(run, state, cleans, rows, gallery, probes)
 
 
-def open_state(run: Plan, resume: bool) -> RunState:
-    """The run's resume state: which batches are already done in its folder."""
+def rejudge(results: Results, spec: RunSpec) -> Results:
+    """A finished run read back, its trust checks rerun when ``known_robust`` changed since.
+
+    ``known_robust`` decides which warnings fire, not which rows are computed, so it is not in
+    the run key: the same run reused with the other setting is judged again and rewritten.
+    """
+    trust = results.summary.trust
+    if trust is None or trust.known_robust == spec.known_robust:
+        return results
+    summary = results.summary.model_copy(update={"trust": trust.model_copy(update={"known_robust": spec.known_robust})})
+    judged = replace(results, summary=summary.with_warnings(run_checks(summary)))
+    for w in judged.summary.warnings:
+        log.warning("[%s] %s", w.code, w.message)
+    if results.path is not None:
+        judged.save(results.path)
+    return judged
+
+
+def open_state(run: Plan, resume: bool | None = None) -> RunState:
+    """The run's resume state: which batches are already done in its folder.
+
+    ``None`` reuses them only when model and attacks are fingerprinted reliably (else it warns
+    and starts afresh: the key might not tell two runs apart), ``True`` reuses them anyway, ``False`` never.
+    """
     if run.folder is None:
         return RunState(run.key, len(run.batches))
-    if resume and run.unfingerprintable:
-        log.warning(
-            "%s: attack(s) %s use a callable whose code cannot be fingerprinted: not resuming, the run starts afresh",
-            run.folder,
-            ", ".join(run.unfingerprintable),
-        )
-        resume = False
+    unsure = _unsure(run)
+    if resume is None:
+        resume = not unsure
+        if unsure and (run.folder / STATE).is_file():
+            log.warning(
+                "%s: %s: not reusing the results in this folder, the run starts afresh; "
+                "resume explicitly (--resume, resume=True) to reuse them anyway",
+                run.folder,
+                "; ".join(unsure),
+            )
+    elif resume and unsure:
+        log.info("%s: reusing the results in this folder as asked, although %s", run.folder, "; ".join(unsure))
     state = RunState.open(run.folder, run.key, len(run.batches), resume)
     if state.done and not state.complete:
         log.info("resuming: %d of %d batches already done", len(state.done), len(run.batches))
     return state
+
+
+def _unsure(run: Plan) -> list[str]:
+    """Why the run key may not tell this run from an earlier one: parts of model or attacks it cannot read."""
+    why = []
+    if run.unfingerprintable:
+        why.append(f"attack(s) {', '.join(run.unfingerprintable)} use a callable whose code cannot be fingerprinted")
+    if not run.model_reliable:
+        shown = "; ".join(run.model_unreliable[:3]) + ("; ..." if len(run.model_unreliable) > 3 else "")
+        why.append(f"model {run.adapter.name} cannot be fingerprinted reliably ({shown})")
+    return why
 
 
 def execute(
@@ -107,7 +149,10 @@ def execute(
     n_probe = min(PROBE_SIZE, run.spec.batch_size, len(data))
     probe_x, probe_y, _ = collate([data[i] for i in range(n_probe)])
     check_batch(data, np.arange(n_probe), probe_x, probe_y, head)
-    probes = probe_model(adapter, probe_x.float(), probe_y, verify=verify)  # once, outside the attack loop
+    probes = probe_model(
+        adapter, probe_x.float(), probe_y, verify=verify, seed=run.spec.seed
+    )  # once, outside the attack loop
+    passes = random_passes(run, probes)
     gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
     timings, per_budget = run.timings, run.timings_per_budget
     total, done = len(run.batches), len(state.done)
@@ -118,7 +163,18 @@ def execute(
             ids = [data.sample_id(int(i)) for i in index]
             keep = GALLERY_SIZE if b == 0 else 0
             out = sweep_batch(
-                adapter, x, y, meta, index, ids, run.attacks, run.budgets, run.spec.seed, keep=keep, options=run.spec
+                adapter,
+                x,
+                y,
+                meta,
+                index,
+                ids,
+                run.attacks,
+                run.budgets,
+                run.spec.seed,
+                keep=keep,
+                options=run.spec,
+                passes=passes,
             )
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
                 gallery = Gallery.from_examples(index, out.examples)
@@ -136,6 +192,11 @@ def execute(
     return gallery, probes
 
 
+def random_passes(run: Plan, probes: dict[str, Any]) -> int | None:
+    """Fresh passes per example when the probe found the model's outputs random, else ``None``."""
+    return None if probes["determinism"]["deterministic"] else run.spec.random_passes
+
+
 def finish(
     run: Plan,
     state: RunState,
@@ -149,8 +210,8 @@ def finish(
     t0 = time.perf_counter()
     clean = pd.concat(cleans, ignore_index=True).sort_values("sample", kind="stable").reset_index(drop=True)
     all_rows = pd.concat(rows, ignore_index=True)
-    for s in run.suites:  # the suite's curve: worst case over its members' rows
-        all_rows = pd.concat([all_rows, combine_rows(all_rows, s)], ignore_index=True)
+    for s in run.suites:  # the suite's curve: worst case over every attack of its norm
+        all_rows = pd.concat([all_rows, combine_rows(all_rows, s.label, run.covered(s))], ignore_index=True)
     summary = summarize(
         clean,
         all_rows,
@@ -160,6 +221,7 @@ def finish(
         subgroups=spec.subgroups,
         bootstrap=spec.bootstrap,
         seed=spec.seed,
+        passes=random_passes(run, probes),
     )
     trust = trust_context(
         clean,
@@ -167,7 +229,7 @@ def finish(
         adapter.bounds,
         known_robust=spec.known_robust,
         probes=probes,
-        suites={s.label: s.member_labels for s in run.suites},
+        suites={s.label: run.covered(s) for s in run.suites},
     )
     summary = summary.model_copy(update={"trust": TrustContext.model_validate(trust)})
     summary = summary.with_warnings(run_checks(summary))
@@ -188,7 +250,11 @@ def _manifest(run: Plan) -> dict[str, Any]:
         "started": run.started,
         "finished": now(),
         "config": run.record,
-        "model": {**adapter.describe(), "fingerprint": run.model_fp},
+        "model": {
+            **adapter.describe(),
+            "fingerprint": run.model_fp,
+            "fingerprint_reliable": run.model_reliable,  # False: only an explicit --resume reuses this run
+        },
         "data": {
             "name": private_name(data.info.name),  # folder names may carry patient names
             "task": data.info.task.value,

@@ -57,16 +57,28 @@ class Plan:
     started: str
     timings: dict[str, float] = field(default_factory=dict)
     timings_per_budget: dict[str, float] = field(default_factory=dict)
+    model_unreliable: tuple[str, ...] = ()
+    """Why the model's fingerprint misses part of it (empty: reliable), from ``ModelAdapter.model_fingerprint``."""
 
     @property
     def head(self) -> Head:
         """The head the sweep uses (possibly binary for a 2-logit model on binary data)."""
         return self.adapter.head
 
+    def covered(self, suite: Suite) -> list[str]:
+        """The attacks a suite's curve combines: its members, then every other attack of its norm."""
+        members = suite.member_labels
+        return [*members, *(a.label for a in self.attacks if a.norm == suite.norm and a.label not in members)]
+
     @property
     def unfingerprintable(self) -> list[str]:
         """Labels of attacks whose callables (e.g. a custom loss) cannot be fingerprinted."""
         return [a["label"] for a in self.record["attacks"] if UNFINGERPRINTABLE in json.dumps(a, default=str)]
+
+    @property
+    def model_reliable(self) -> bool:
+        """True when the model's fingerprint covers its weights, structure and code, so a finished run may be reused."""
+        return not self.model_unreliable
 
 
 def plan_run(
@@ -103,7 +115,8 @@ def plan_run(
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
     t0 = time.perf_counter()
-    model_fp, data_fp = adapter.fingerprint(), data.fingerprint()
+    fp, data_fp = adapter.model_fingerprint(), data.fingerprint()
+    model_fp = fp.digest
     seconds = time.perf_counter() - t0
     record = run_record(spec, attacks, budgets, suites, len(data), config)
     code = library_versions()["medrobust"]  # a resumed run never mixes rows from two versions
@@ -115,7 +128,7 @@ def plan_run(
     folder = Path(out_dir) if out_dir is not None else None
     return Plan(
         spec, adapter, data, attacks, suites, budgets, batches, record, key, model_fp, data_fp, folder, started,
-        {"fingerprints": seconds},
+        {"fingerprints": seconds}, model_unreliable=fp.reasons,
     )  # fmt: skip
 
 

@@ -46,11 +46,13 @@ def clean_frame(
     y: Tensor,
     logits: Tensor,
     meta: Mapping[str, Sequence[str]],
+    extra: Mapping[str, Tensor] | None = None,
 ) -> pd.DataFrame:
-    """One row per sample: index, id, labels, clean prediction, metadata."""
+    """One row per sample: index, id, labels, clean prediction, ``extra`` columns, metadata."""
     cols: dict[str, object] = {"sample": index, "sample_id": list(ids)}
     cols.update(label_columns(head, y))
     cols.update(prediction_columns(head, logits, y))
+    cols.update({k: v.detach().cpu().numpy() for k, v in (extra or {}).items()})
     cols.update({f"meta_{k}": list(v) for k, v in meta.items()})
     return pd.DataFrame(cols)
 

@@ -71,7 +71,9 @@ class RunSpec(SweepOptions):
     :class:`~medrobust.attacks.base.Attack` objects; ``eps`` ascending budgets (``"2/255"``
     is relative to the image range); ``suite`` adds the strong suite and its worst-case
     curve; ``known_robust`` silences the trust check that expects accuracy to fall;
-    ``allow_large_budgets`` turns the error for a budget beyond the bounds' range into a warning.
+    ``allow_large_budgets`` turns the error for a budget beyond the bounds' range into a warning;
+    ``random_passes``: when the model's outputs are random, each example is judged by this many
+    fresh passes (their mean prediction, and each pass's accuracy).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -85,6 +87,7 @@ class RunSpec(SweepOptions):
     suite: Any = None
     known_robust: bool = False
     allow_large_budgets: bool = False
+    random_passes: int = Field(default=16, ge=2, le=62)
 
     @classmethod
     def build(cls, base: RunSpec | None = None, **changes: Any) -> RunSpec:

@@ -6,6 +6,11 @@ falls as the model breaks. :class:`SweepOptions` choose how the device is spent:
 ``parallel`` schedule rides all remaining budgets in one batch (per-sample eps) and then
 enforces the same monotone rule; ``bf16`` autocast (GPUs) and ``channels_last`` (GPUs, and
 CPUs for pooling-heavy networks) change how each pass is computed, not what is computed.
+
+A random model (``passes`` given) is judged by its expectation (:mod:`medrobust.engine.expectation`):
+every clean and final example is evaluated over fresh passes, budget 0 is the clean
+evaluation itself, and a new adversarial example replaces the held one only where it breaks
+the mean prediction or lowers the share of correct passes, so both stay monotone.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from torch import Tensor
 
 from medrobust.attacks.base import Attack
 from medrobust.attacks.budgets import Budget
+from medrobust.engine.expectation import Expected, expected
 from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
 from medrobust.engine.spec import SweepOptions
 from medrobust.models.adapter import ModelAdapter
@@ -87,11 +93,15 @@ def sweep_batch(
     seed: int,
     keep: int = 0,
     options: SweepOptions | None = None,
+    passes: int | None = None,
 ) -> BatchRows:
-    """Run every attack over every budget on one batch; return its rows (and ``keep`` examples)."""
+    """Run every attack over every budget on one batch; return its rows (and ``keep`` examples).
+
+    ``passes``: the model is random; judge every example by that many fresh passes.
+    """
     opts = options or SweepOptions()
     with weights_layout(model, opts, x.ndim - 2):
-        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts)
+        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes)
 
 
 def _sweep_batch(
@@ -106,6 +116,7 @@ def _sweep_batch(
     seed: int,
     keep: int,
     opts: SweepOptions,
+    passes: int | None,
 ) -> BatchRows:
     head = model.head
     x = x.to(model.device, non_blocking=True).float()
@@ -118,7 +129,12 @@ def _sweep_batch(
     with autocast(opts, model.device):
         clean_logits = model.logits(x)
     model.check_finite(clean_logits, ids)
-    clean = clean_frame(head, index, ids, y, clean_logits, meta)
+    clean_eval: Expected | None = None
+    if passes:  # a random model: its prediction is the mean of fresh passes
+        clean_eval = expected(model, x, y, passes, _seed(seed, index, 0, 0, stream=1))
+        clean_logits = clean_eval.logits
+    extra = clean_eval.columns() if clean_eval is not None else {}
+    clean = clean_frame(head, index, ids, y, clean_logits, meta, extra)
     seconds["clean"] = _elapsed(t0, model.device)
     blocks: list[tuple[str, float, str, dict[str, Tensor]]] = []
     examples: dict[str, tuple[Tensor, Tensor]] = {}
@@ -126,6 +142,7 @@ def _sweep_batch(
         t0 = time.perf_counter()
         held_x = x.clone()
         held_logits = clean_logits.clone()
+        held_eval = clean_eval.clone() if clean_eval is not None else None
         target = _targets(attack, y)
         labels = y if target is None else target
         warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
@@ -133,20 +150,22 @@ def _sweep_batch(
         for b_i, budget in enumerate(budgets):
             t_b = time.perf_counter()
             if budget.value == 0:
-                with autocast(opts, model.device):
-                    held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
+                if held_eval is None:
+                    with autocast(opts, model.device):
+                        held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
             else:
                 todo = _still_robust(head.correct(held_logits, y), target, y)
                 if todo.numel():
                     if opts.schedule == "parallel":
                         if ahead is None:
-                            ahead = _Ahead.run(
-                                model, attack, x, labels, todo, budgets, b_i, _seed(seed, index, a_i, b_i), opts
-                            )
+                            with _seeded(model, passes, _seed(seed, index, a_i, b_i, stream=2)):
+                                ahead = _Ahead.run(
+                                    model, attack, x, labels, todo, budgets, b_i, _seed(seed, index, a_i, b_i), opts
+                                )
                         adv_x, adv_logits = ahead.at(b_i, todo)
                     else:
                         extra = {"start": held_x[todo]} if warm and attack.accepts_start else {}
-                        with autocast(opts, model.device):
+                        with autocast(opts, model.device), _seeded(model, passes, _seed(seed, index, a_i, b_i, 2)):
                             out = attack.run(
                                 model,
                                 x[todo],
@@ -156,10 +175,20 @@ def _sweep_batch(
                                 **extra,
                             )
                         adv_x, adv_logits = out.x_adv, out.logits
+                    if held_eval is not None:  # keep the new example only where it is worse for the model
+                        new = expected(model, adv_x, y[todo], passes or 1, _seed(seed, index, a_i, b_i, stream=1))
+                        old = held_eval.take(todo)
+                        worse = ~head.correct(new.logits, y[todo]) | (new.rate <= old.rate)
+                        adv_x = torch.where(worse.reshape(-1, *([1] * (x.ndim - 1))), adv_x.to(x.dtype), held_x[todo])
+                        held_eval.put(todo, new.where(worse, old))
+                        adv_logits = held_eval.logits[todo]
                     held_x[todo] = adv_x.to(held_x.dtype)
                     held_logits[todo] = adv_logits.to(held_logits.dtype)
                 warm = True
-            blocks.append((attack.label, budget.value, budget.label, attack_columns(head, x, held_x, y, held_logits)))
+            cols = attack_columns(head, x, held_x, y, held_logits)
+            if held_eval is not None:
+                cols.update({k: v.clone() for k, v in held_eval.columns().items()})
+            blocks.append((attack.label, budget.value, budget.label, cols))
             # host time only: a CUDA sync here would stall the queue once per budget (the attack total syncs)
             budget_seconds[f"{attack.label}@{budget.label}"] = time.perf_counter() - t_b
         seconds[attack.label] = _elapsed(t0, model.device)
@@ -208,6 +237,20 @@ class _Ahead:
         return self.x_adv[rows], self.logits[rows]
 
 
+def _seeded(model: ModelAdapter, passes: int | None, seed: int) -> AbstractContextManager[object]:
+    """For a random model, the global random state seeded for one attack run (so resumed runs agree)."""
+    if not passes:
+        return nullcontext()
+    return _fork_seeded(model.device, seed)
+
+
+@contextmanager
+def _fork_seeded(device: torch.device, seed: int) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 def _memory_format(ndim: int) -> torch.memory_format:
     """channels-last for 4D (images) and 5D (volumes) tensors."""
     return torch.channels_last if ndim == 4 else torch.channels_last_3d
@@ -231,10 +274,11 @@ def _targets(attack: Attack, y: Tensor) -> Tensor | None:
     return torch.full_like(y.reshape(-1), int(target))
 
 
-def _seed(seed: int, index: np.ndarray, attack_i: int, budget_i: int) -> int:
-    """A seed per batch, attack and budget, so resumed runs reproduce the same numbers."""
+def _seed(seed: int, index: np.ndarray, attack_i: int, budget_i: int, stream: int = 0) -> int:
+    """A seed per batch, attack and budget (and stream: 0 the attack, 1 a random model's passes),
+    so resumed runs reproduce the same numbers."""
     first = int(index[0]) if len(index) else 0
-    return (seed * 1_000_003 + first * 7919 + attack_i * 131 + budget_i) % (2**31 - 1)
+    return (seed * 1_000_003 + first * 7919 + attack_i * 131 + budget_i + stream * 104_729) % (2**31 - 1)
 
 
 def _elapsed(t0: float, device: torch.device) -> float:

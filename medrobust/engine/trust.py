@@ -2,7 +2,7 @@
 
 Every check reads the summary. What needs the model (randomness between two identical
 passes, input gradients) is probed once on a small batch outside the attack loop by
-:func:`probe_model`, and recorded in ``summary["trust"]`` with the chance level, the
+:func:`medrobust.engine.probes.probe_model`, and recorded in ``summary["trust"]`` with the chance level, the
 attacks' norms and kinds, and ``known_robust``; the checks read it from there.
 """
 
@@ -13,11 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
-import torch
-from torch import Tensor
 
 from medrobust.attacks.base import Attack
-from medrobust.models.adapter import ModelAdapter
+from medrobust.attacks.square import DEFAULT_QUERIES
 from medrobust.results.summary import AttackInfo, Summary, TrustWarning
 
 # Thresholds (documented in the README's attacks section).
@@ -27,16 +25,10 @@ LARGE_LINF = 8 / 255
 """... and that largest L-inf budget is at least this fraction of the bounds' range."""
 MIN_SKILL = 0.1
 """... and clean accuracy exceeds chance by at least this much (else there is nothing to fall)."""
-VANISHING_GRADIENT = 1e-30
-"""A sample's input gradient vanishes when its largest entry is below this (float32 noise)."""
 VANISHING_SHARE = 0.1
 """Warn when more than this share of the probed samples has a vanishing loss gradient."""
 BLACK_BOX_MARGIN = 0.02
 """Warn when a black-box attack leaves this much (and >= 1.5 samples) less accuracy than every white-box one."""
-RANDOM_RTOL = 1e-4
-"""Two identical passes differ when their logits differ by more than this (relative to their scale)."""
-PROBE_SIZE = 32
-"""Samples in the probe batch."""
 
 Check = Callable[[Summary], list[TrustWarning]]
 CHECKS: list[Check] = []
@@ -48,13 +40,41 @@ def check(fn: Check) -> Check:
     return fn
 
 
+MASKING = frozenset(
+    {
+        "iterative-weaker-than-fgsm",
+        "attack-weaker-than-another",
+        "not-falling-to-chance",
+        "vanishing-gradients",
+        "black-box-stronger",
+    }
+)
+"""The warnings that point to gradient masking (when they fire, the black-box budget matters)."""
+
+
 def run_checks(summary: Summary | dict[str, Any], extra: Sequence[TrustWarning] = ()) -> list[TrustWarning]:
     """All registered checks' warnings, plus ``extra`` found during the sweep."""
     typed = Summary.from_dict(summary)
     out = list(extra)
     for fn in CHECKS:
         out.extend(fn(typed))
-    return out
+    return out + black_box_budget(typed, out)
+
+
+def black_box_budget(summary: Summary, found: Sequence[TrustWarning]) -> list[TrustWarning]:
+    """When a masking check fired, a black-box attack below its default queries may overstate robustness."""
+    if not any(w.code in MASKING for w in found) or summary.trust is None:
+        return []
+    return [
+        _warn(
+            "weak-black-box",
+            f"gradient masking is suspected and {name} ran {info.queries} queries (default {DEFAULT_QUERIES}): "
+            "with masked gradients the worst case rests on the black-box attack, and a smaller query budget "
+            f"overstates robustness; rerun with queries={DEFAULT_QUERIES} or more",
+        )
+        for name, info in summary.trust.attacks.items()
+        if info.black_box and info.queries is not None and info.queries < DEFAULT_QUERIES
+    ]
 
 
 def _warn(code: str, message: str) -> TrustWarning:
@@ -91,7 +111,7 @@ def pgd_not_weaker_than_fgsm(summary: Summary) -> list[TrustWarning]:
                 continue
             for b in a.budgets:
                 f = base.get(b.eps)
-                if f is not None and b.robust_accuracy > f + 1e-9:
+                if b.eps > 0 and f is not None and b.robust_accuracy > f + 1e-9:
                     out.append(
                         _warn(
                             "iterative-weaker-than-fgsm",
@@ -99,6 +119,40 @@ def pgd_not_weaker_than_fgsm(summary: Summary) -> list[TrustWarning]:
                             "a sign of gradient masking or too few steps",
                         )
                     )
+    return out
+
+
+@check
+def no_attack_weaker_than_a_simpler_one(summary: Summary) -> list[TrustWarning]:
+    """An iterative attack left above another white-box attack of its norm that is meant to be no
+    stronger (APGD above PGD, or two PGDs apart), by more than the noise, points to gradient masking."""
+    out: list[TrustWarning] = []
+    tol = _noise(summary)
+    suites = set(summary.trust.suites) if summary.trust else set()
+    names = [a for a in summary.attacks if a not in suites and not _black_box(summary, a) and _strength(summary, a)]
+    for name in names:
+        curve = {b.eps: b for b in summary.attacks[name].budgets if b.eps > 0}
+        for other in names:
+            if other == name or _norm(summary, other) != _norm(summary, name):
+                continue
+            if _strength(summary, other) > _strength(summary, name):
+                continue
+            gaps = [
+                (curve[b.eps].robust_accuracy - b.robust_accuracy, b)
+                for b in summary.attacks[other].budgets
+                if b.eps in curve and curve[b.eps].robust_accuracy > b.robust_accuracy + tol
+            ]
+            if not gaps:
+                continue
+            at = max(gaps, key=lambda g: g[0])[1]
+            out.append(
+                _warn(
+                    "attack-weaker-than-another",
+                    f"{name} leaves {curve[at.eps].robust_accuracy:.3f} accuracy at {at.label} but {other}, meant to "
+                    f"be no stronger, only {at.robust_accuracy:.3f} (more than the noise, {tol:.3f}): a sign of "
+                    f"gradient masking or too few steps; {_combined(summary, _norm(summary, name))}",
+                )
+            )
     return out
 
 
@@ -166,7 +220,7 @@ def gradients_not_vanishing(summary: Summary) -> list[TrustWarning]:
 def black_box_not_stronger(summary: Summary) -> list[TrustWarning]:
     """A score-based attack beating every gradient attack means the gradients mislead them."""
     out: list[TrustWarning] = []
-    tol = max(BLACK_BOX_MARGIN, 1.5 / max(summary.n, 1))
+    tol = _noise(summary)
     suites = set(summary.trust.suites) if summary.trust else set()
     for norm in ("linf", "l2"):
         names = [a for a in summary.attacks if _norm(summary, a) == norm and a not in suites]
@@ -187,7 +241,7 @@ def black_box_not_stronger(summary: Summary) -> list[TrustWarning]:
                         "black-box-stronger",
                         f"at {label} the black-box {b_name} leaves {acc[b_name][eps]:.3f} accuracy but the best "
                         f"white-box attack ({w_name}) {acc[w_name][eps]:.3f}: the gradients mislead the white-box "
-                        "attacks (gradient masking); report the black-box or --suite strong number",
+                        f"attacks (gradient masking); {_combined(summary, norm)}",
                     )
                 )
     return out
@@ -203,10 +257,34 @@ def outputs_deterministic(summary: Summary) -> list[TrustWarning]:
         _warn(
             "random-outputs",
             f"two identical forward passes in eval mode differ (max logit difference {d.max_abs_diff:.3g}): "
-            "randomness in the model (active dropout, noise, stochastic defences) makes every number here a random "
-            "draw and can hide gradients; remove the randomness, or attack its expectation (EOT)",
+            "randomness in the model (active dropout, noise, stochastic defences) makes one pass a random draw and "
+            "can hide gradients; every example here is judged by the mean prediction of fresh passes (their mean and "
+            "worst single-pass accuracy are under 'passes' in summary.json); remove the randomness, or attack its "
+            "expectation (EOT)",
         )
     ]
+
+
+def _noise(summary: Summary) -> float:
+    """The accuracy gap two attacks may show by chance: a margin, and at least 1.5 samples."""
+    return max(BLACK_BOX_MARGIN, 1.5 / max(summary.n, 1))
+
+
+def _combined(summary: Summary, norm: str) -> str:
+    """What to report instead: the run's combined curve of ``norm`` (the worst case over every attack)."""
+    suites = summary.trust.suites if summary.trust else {}
+    label = next((s for s in suites if _norm(summary, s) == norm), None)
+    if label is not None:
+        return f"report {label}, the worst case per sample over every {norm} attack in this run"
+    return f"run --suite strong and report its curve, the worst case per sample over every {norm} attack in the run"
+
+
+def _strength(summary: Summary, name: str) -> int:
+    """How strong an attack is meant to be (recorded in the summary; else by name: FGSM 0, APGD 2, others 1)."""
+    info = _attack_info(summary, name)
+    if info is not None:
+        return info.strength
+    return 0 if name.startswith("fgsm") else 2 if name.startswith("apgd") else 1
 
 
 def _attack_info(summary: Summary, name: str) -> AttackInfo | None:
@@ -246,7 +324,13 @@ def trust_context(
 ) -> dict[str, Any]:
     """``summary["trust"]``: what the checks need beyond the curves."""
     info: dict[str, dict[str, Any]] = {
-        a.label: {"norm": a.norm, "black_box": bool(getattr(a, "black_box", False))} for a in attacks
+        a.label: {
+            "norm": a.norm,
+            "black_box": bool(a.black_box),
+            "strength": a.strength,
+            "queries": getattr(a, "queries", None) if a.black_box else None,
+        }
+        for a in attacks
     }
     for label, members in (suites or {}).items():
         info[label] = {"norm": info[members[0]]["norm"] if members else "linf", "black_box": False, "members": members}
@@ -258,56 +342,3 @@ def trust_context(
         "suites": dict(suites or {}),
         **(probes or {}),
     }
-
-
-def probe_determinism(model: ModelAdapter, x: Tensor) -> dict[str, Any]:
-    """Two identical clean passes: do the logits agree (within a tiny relative tolerance)?"""
-    a = model.logits(x)
-    b = model.logits(x)
-    diff = float((a - b).abs().max()) if a.numel() else 0.0
-    scale = max(1.0, float(a.abs().max())) if a.numel() else 1.0
-    return {"probed": int(x.shape[0]), "deterministic": diff <= RANDOM_RTOL * scale, "max_abs_diff": diff}
-
-
-def probe_gradients(model: ModelAdapter, x: Tensor, y: Tensor) -> dict[str, Any]:
-    """Share of samples whose input gradient of the head's loss (and of its margin) vanishes.
-
-    Two forward and two backward passes on ``x``, outside any attack loop (one graph per
-    gradient, so compiled models, which free their buffers after one backward, work too).
-    """
-    head = model.head
-    x = x.detach().to(model.device).float()
-    y = y.to(model.device)
-
-    def grad_of(objective: Callable[[Tensor], Tensor]) -> Tensor:
-        xg = x.clone().requires_grad_(True)
-        return torch.autograd.grad(objective(model(xg)).sum(), xg)[0]
-
-    with model.evaluating(freeze=True), torch.enable_grad():
-        g_loss = grad_of(lambda logits: head.loss(logits, y))
-        g_margin = grad_of(lambda logits: head.margin(logits.float(), y))
-    loss_max = g_loss.detach().abs().reshape(len(x), -1).amax(dim=1)
-    margin_max = g_margin.detach().abs().reshape(len(x), -1).amax(dim=1)
-    n = max(len(x), 1)
-    return {
-        "probed": len(x),
-        "zero_share": float((loss_max == 0).sum()) / n,
-        "vanishing_share": float((loss_max < VANISHING_GRADIENT).sum()) / n,
-        "margin_vanishing_share": float((margin_max < VANISHING_GRADIENT).sum()) / n,
-        "median_max_abs": float(loss_max.median()) if len(x) else math.nan,
-    }
-
-
-def probe_model(model: ModelAdapter, x: Tensor, y: Tensor, verify: bool = True) -> dict[str, Any]:
-    """Probe a small batch once before the sweep: randomness, then (if deterministic)
-    ``verify``, then input gradients. Returns ``{"determinism": ..., "gradients": ...}``.
-
-    A random model gets a trust warning instead of :meth:`ModelAdapter.verify`'s error:
-    its clean predictions cannot be compared with a reference pass.
-    """
-    x = x[:PROBE_SIZE]
-    y = y[:PROBE_SIZE]
-    determinism = probe_determinism(model, x)
-    if verify and determinism["deterministic"]:
-        model.verify(x[:16], require_deterministic=False)
-    return {"determinism": determinism, "gradients": probe_gradients(model, x, y)}

@@ -7,8 +7,8 @@ of shape (N, K), declares bounds, head kind and dimensionality, and can prove wi
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from medrobust.errors import ModelError
 from medrobust.heads import Head, HeadKind, make_head
+from medrobust.models.fingerprint import ModelFingerprint, fingerprint_module
 from medrobust.models.preprocessing import Preprocess
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class ModelAdapter(nn.Module):
         self.name = name or type(model).__name__
         takes = channels if channels is not None else self.input_shape[0] if self.input_shape else None
         _check_lengths(self.name, mean, std, takes)
+        _check_values(self.name, mean, std)
         self.preprocess = Preprocess(channels, mean, std)
         self.bounds = (float(bounds[0]), float(bounds[1]))
         if device is None:
@@ -220,15 +222,19 @@ class ModelAdapter(nn.Module):
             out = out[0]
         return out.reshape(z.shape[0], -1)
 
+    def model_fingerprint(self) -> ModelFingerprint:
+        """The model's weights, structure and code with this adapter's preprocessing, head and bounds.
+
+        ``reliable`` is False (with the reasons) when part of the model cannot be read, e.g. a
+        class without source: such a model's finished runs are reused only on explicit resume.
+        """
+        head = {"kind": self.head.kind.value, "num_logits": self.head.num_logits, "threshold": self.head.threshold}
+        extra = {"preprocessing": self.preprocess.describe(), "head": head, "bounds": list(self.bounds)}
+        return fingerprint_module(self.model, extra)
+
     def fingerprint(self) -> str:
-        """SHA-256 of the model's parameters and buffers (for the run manifest)."""
-        h = hashlib.sha256()
-        for key, value in sorted(self.model.state_dict().items()):
-            h.update(key.encode())
-            t = value.detach().cpu().contiguous()
-            h.update(str(t.dtype).encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        return h.hexdigest()
+        """SHA-256 digest of :meth:`model_fingerprint` (run key, manifest, comparisons)."""
+        return self.model_fingerprint().digest
 
     def describe(self) -> dict[str, object]:
         """Plain description for the run manifest."""
@@ -276,3 +282,20 @@ def _check_lengths(
             takes = f"the model takes {channels} channel(s)"
             want = "1 value" if channels == 1 else f"1 or {channels} values"
         raise ModelError(f"model {name}: {has}, but {takes}; give {want} each")
+
+
+def _check_values(name: str, mean: Sequence[float] | float | None, std: Sequence[float] | float | None) -> None:
+    """Std must be finite and > 0 and mean finite: a zero std divides by zero and every logit becomes inf or NaN."""
+    for label, given, positive in (("mean", mean, False), ("std", std, True)):
+        if given is None:
+            continue
+        values = [given] if isinstance(given, int | float) else list(given)
+        for i, v in enumerate(values):
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise ModelError(f"model {name}: {label} value {v!r} is not a number") from None
+            if not math.isfinite(x) or (positive and x <= 0):
+                want = "finite and > 0" if positive else "finite"
+                where = f"{label}[{i}]" if len(values) > 1 else label
+                raise ModelError(f"model {name}: {where} is {v!r}; every {label} value must be {want}")

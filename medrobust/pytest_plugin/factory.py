@@ -159,18 +159,19 @@ def _qualname(fn: Any) -> str:
 
 
 def _fingerprint(obj: Any) -> str:
-    import torch
+    """Weights, structure and code of a model (a wrapper without parameters too); an unreliable one by object."""
     from torch import nn
 
     from medrobust.models.adapter import ModelAdapter
+    from medrobust.models.fingerprint import fingerprint_module
 
-    if isinstance(obj, ModelAdapter):
-        return f"model:{obj.fingerprint()}:{json.dumps(obj.describe(), sort_keys=True, default=str)}"
     if isinstance(obj, nn.Module):
-        h = hashlib.sha256(type(obj).__qualname__.encode())
-        for name, value in sorted(obj.state_dict().items()):
-            h.update(name.encode())
-            h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        return f"module:{h.hexdigest()}"
+        if isinstance(obj, ModelAdapter):
+            model = obj.model_fingerprint()
+            text = f"model:{model.digest}:{json.dumps(obj.describe(), sort_keys=True, default=str)}"
+        else:
+            model = fingerprint_module(obj)
+            text = f"module:{model.digest}"
+        return text if model.reliable else f"{text}:object:{id(obj)}"  # unreliable: never shared with another object
     fp = getattr(obj, "fingerprint", None)
     return f"data:{fp()}" if callable(fp) else f"object:{id(obj)}"

@@ -17,13 +17,31 @@ __all__ = [
     "is_missing",
     "largest_budget",
     "num",
+    "passes_head",
+    "passes_text",
     "strongest_attack",
 ]
+
+PASSES_HEAD = "single passes: mean / worst"
+"""The column a random model's tables add (see :func:`passes_text`)."""
+
+
+def passes_head(summary: Summary) -> list[str]:
+    """The extra column head when the model was random (judged by fresh passes), else none."""
+    return [PASSES_HEAD] if summary.clean.passes is not None else []
 
 
 def as_summary(summary: SummaryLike) -> Summary:
     """The typed summary; a 1.x dict summary is validated once, at a renderer's entry."""
     return summary if isinstance(summary, Summary) else Summary.from_dict(dict(summary))
+
+
+def passes_text(summary: Summary, point: BudgetPoint) -> list[str]:
+    """A random model's single passes at ``point`` (``0.904 / 0.865``), matching :func:`passes_head`."""
+    if summary.clean.passes is None:
+        return []
+    p = point.passes
+    return [f"{num(p.mean_accuracy)} / {num(p.worst_accuracy)}" if p is not None else MISSING]
 
 
 def budget_text(budget: BudgetPoint) -> str:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from medrobust.reports.format import budget_text, interval, num, strongest_attack
+from medrobust.reports.format import budget_text, interval, num, passes_head, passes_text, strongest_attack
 from medrobust.reports.gallery import gallery_figure
 from medrobust.reports.plots import curves_figure, figure_names, png_base64, subgroup_figure
 from medrobust.results.summary import BudgetPoint, Subgroup, Summary
@@ -128,6 +128,7 @@ def _summary_table(s: Summary) -> str:
         "specificity",
         "AUROC",
         "95% CI",
+        *passes_head(s),
     ]
     rows = []
     clean = s.clean.accuracy
@@ -146,6 +147,7 @@ def _summary_table(s: Summary) -> str:
                 num(b.specificity),
                 num(b.auroc),
                 interval(b.auroc_ci),
+                *passes_text(s, b),
             ]
             rows.append(_row(cells, left=2, cls="sep" if i == 0 else ""))
     return _table(head, rows, left=2)

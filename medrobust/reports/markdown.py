@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from medrobust.reports.format import passes_head, passes_text
 from medrobust.text import interval, is_missing, markdown_table, md_cell, num
 
 if TYPE_CHECKING:
@@ -22,7 +23,15 @@ def render_markdown(results: Results) -> str:
         f"{interval(s.clean.accuracy_ci)}, clean AUROC {num(s.clean.auroc)}",
         "",
     ]
+    if s.clean.passes is not None:
+        lines += [
+            f"The model's outputs are random: every number is that of its mean prediction over "
+            f"{s.clean.passes.count} fresh passes per example; the last column gives the single passes' "
+            "mean and worst accuracy.",
+            "",
+        ]
     head = ["attack", "budget", "k/255", "robust acc", "95% CI", "drop", "success", "AUROC", "sens", "spec"]
+    head += passes_head(s)
     body = []
     for attack, a in s.attacks.items():
         for b in sorted(a.budgets, key=lambda b: b.eps):
@@ -38,6 +47,7 @@ def render_markdown(results: Results) -> str:
                     num(b.auroc),
                     num(b.sensitivity),
                     num(b.specificity),
+                    *passes_text(s, b),
                 ]
             )
     lines += markdown_table(head, body)

@@ -172,6 +172,20 @@ def minimal_budgets(rows: pd.DataFrame, clean: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["sample", "attack", "min_budget"])
 
 
+def pass_accuracy(frame: pd.DataFrame, passes: int | None) -> dict[str, Any] | None:
+    """A random model's single passes: their count, mean accuracy and the worst pass's accuracy.
+
+    ``frame["passes"]`` holds one int64 bit mask per sample (bit j: pass j was correct).
+    """
+    if not passes or "passes" not in frame.columns:
+        return None
+    bits = frame["passes"].to_numpy(dtype=np.int64)
+    if not len(bits):
+        return {"count": passes, "mean_accuracy": math.nan, "worst_accuracy": math.nan}
+    each = ((bits[:, None] >> np.arange(passes, dtype=np.int64)) & 1).mean(axis=0)
+    return {"count": passes, "mean_accuracy": float(each.mean()), "worst_accuracy": float(each.min())}
+
+
 def frame_metrics(
     task: HeadKind,
     frame: pd.DataFrame,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from medrobust.attacks.budgets import as_255
 from medrobust.heads import HeadKind
-from medrobust.results.metrics import curve_area, frame_metrics, minimal_budgets
+from medrobust.results.metrics import curve_area, frame_metrics, minimal_budgets, pass_accuracy
 from medrobust.results.summary import SCHEMA_VERSION, Summary
 
 __all__ = ["SCHEMA_VERSION", "subgroup_summary", "summarize"]
@@ -27,12 +27,17 @@ def summarize(
     subgroups: Sequence[str] = (),
     bootstrap: int = 200,
     seed: int = 0,
+    passes: int | None = None,
 ) -> Summary:
-    """Clean metrics, per-attack curves and per-subgroup curves (no warnings, no trust context yet)."""
+    """Clean metrics, per-attack curves and per-subgroup curves (no warnings, no trust context yet).
+
+    ``passes``: the model was random and each row judged by that many passes (see ``pass_accuracy``).
+    """
     clean = clean.sort_values("sample").reset_index(drop=True)
     cc = clean["correct"].to_numpy(dtype=bool)
     clean_m = frame_metrics(task, clean, label_names, cc, bootstrap, seed)
     clean_m.pop("success_rate")
+    clean_m["passes"] = pass_accuracy(clean, passes)
     mins = minimal_budgets(rows, clean)
     attacks: dict[str, Any] = {}
     for attack in rows["attack"].unique():
@@ -56,6 +61,7 @@ def summarize(
                     "mean_linf": float(g["linf"].mean()),
                     "mean_l2": float(g["l2"].mean()),
                     **m,
+                    "passes": pass_accuracy(g, passes),
                 }
             )
         a_min = mins.loc[mins["attack"] == attack, "min_budget"].to_numpy()

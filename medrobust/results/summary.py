@@ -27,7 +27,7 @@ from pydantic import (
 from medrobust.errors import DataError
 from medrobust.results.folder import SUMMARY
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = Path(__file__).with_name("summary.schema.json")
 
 
@@ -94,6 +94,14 @@ class Record(BaseModel):
         return self.model_dump(mode="json")
 
 
+class Passes(Record):
+    """A random model's single passes at one point: how many, their mean accuracy, the worst one's."""
+
+    count: int = 0
+    mean_accuracy: Metric = math.nan
+    worst_accuracy: Metric = math.nan
+
+
 class Metrics(Record):
     """Point metrics and intervals for one set of rows (clean, or one attack at one budget)."""
 
@@ -106,6 +114,7 @@ class Metrics(Record):
     specificity: Metric = math.nan
     per_class: dict[str, Metric] = {}
     per_label_auroc: dict[str, Metric] | None = None
+    passes: Passes | None = None
 
 
 class BudgetPoint(Record):
@@ -128,6 +137,7 @@ class BudgetPoint(Record):
     specificity: Metric = math.nan
     per_class: dict[str, Metric] = {}
     per_label_auroc: dict[str, Metric] | None = None
+    passes: Passes | None = None
 
 
 class Curve(Record):
@@ -184,6 +194,8 @@ class AttackInfo(Record):
 
     norm: str = "linf"
     black_box: bool = False
+    strength: int = 1
+    queries: int | None = None
     members: list[str] | None = None
 
 
