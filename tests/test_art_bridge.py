@@ -136,3 +136,26 @@ def test_art_square_inside_the_sweep(binary_model) -> None:  # type: ignore[no-u
     assert res.summary["trust"]["attacks"]["art:SquareAttack-linf"]["black_box"] is True
     rows = res.rows[res.rows["attack"] == "art:SquareAttack-linf"]
     assert (rows["linf"] <= rows["eps"] + 1e-6).all()
+
+
+def test_art_autoattack_runs_in_the_sweep(binary_model) -> None:  # type: ignore[no-untyped-def]
+    """ART's AutoAttack imports ``multiprocess`` when it runs: a dependency, so it works (its
+    default targeted DLR member needs three classes or more; on two, a clear error)."""
+    data = synthetic(8, task="multiclass", seed=5)
+    attack = {"name": "art:AutoAttack", "eps_step": 0.5 / 255, "batch_size": 8}
+    res = medrobust.evaluate(_linear(4), data, attacks=[attack], eps=(0, "2/255"), bootstrap=0)
+    assert res.metric("art:AutoAttack-linf", 2 / 255) <= res.clean_accuracy
+    with pytest.raises(ConfigError, match="art:AutoAttack failed"):
+        medrobust.evaluate(binary_model, synthetic(8, task="binary", seed=5), attacks=[attack], eps=(0, "2/255"))
+
+
+def test_a_module_art_needs_at_run_time_is_a_config_error(binary_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    def missing(self, x, y=None, **kwargs):  # type: ignore[no-untyped-def]
+        raise ModuleNotFoundError("No module named 'multiprocess'", name="multiprocess")
+
+    monkeypatch.setattr(ProjectedGradientDescent, "generate", missing)
+    data = synthetic(4, task="binary", seed=5)
+    with pytest.raises(ConfigError, match=r"needs the package 'multiprocess'.*pip install multiprocess"):
+        medrobust.evaluate(binary_model, data, attacks=["art:ProjectedGradientDescent"], eps=(0, "2/255"), bootstrap=0)

@@ -184,7 +184,7 @@ class ArtAttack(Attack):
             raise ConfigError(
                 f"art:{self.attack} needs the package {exc.name!r}, which is not installed: pip install {exc.name}"
             ) from None
-        except (ValueError, TypeError, NotImplementedError) as exc:
+        except (ValueError, TypeError, IndexError, NotImplementedError) as exc:  # e.g. a 3-class attack on 2
             raise ConfigError(f"art:{self.attack} failed on input of shape {x.shape}: {exc}") from exc
 
     def _build(self, model: AttackableModel) -> tuple[Any, Any]:
