@@ -7,7 +7,6 @@ supports a deterministic stratified subset, and has a content fingerprint.
 from __future__ import annotations
 
 import hashlib
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from torch.utils.data import Dataset
 
 from medrobust.errors import DataError
 from medrobust.heads import HeadKind
-
-log = logging.getLogger(__name__)
 
 Sample = tuple[Tensor, Tensor, dict[str, str]]
 
@@ -77,11 +74,7 @@ class MedicalDataset(Dataset[Sample], ABC):
         return str(index)
 
     def subset(self, n: int | None, seed: int = 0, stratify: bool = True) -> MedicalDataset:
-        """A deterministic subset of ``n`` samples, stratified by label when possible; all (with a warning) if fewer."""
-        if n is not None and n > len(self):
-            log.warning(
-                "%s has %d samples, fewer than n=%d: all %d are evaluated", self.info.name, len(self), n, len(self)
-            )
+        """A deterministic subset of ``n`` samples, stratified by label when possible."""
         if n is None or n >= len(self):
             return self
         if n <= 0:
