@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,15 +107,39 @@ def slug(text: str, empty: str = "run") -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or empty
 
 
-def validated(model: type[_M], raw: Any, where: str = "") -> _M:
-    """``model.model_validate(raw)``, with pydantic's errors as one clear :class:`ConfigError`."""
+def validated(model: type[_M], raw: Any, where: str = "", names: Mapping[str, str] | None = None) -> _M:
+    """``model.model_validate(raw)``, with pydantic's errors as one clear :class:`ConfigError`.
+
+    ``names`` maps dotted keys that came from command-line flags to the flag (``{"eps": "--eps"}``): their
+    errors name the flag, and ``where`` (the config file) is left out when every error came from a flag.
+    """
     try:
         return model.model_validate(raw)
     except (ValidationError, ConfigError) as exc:  # a model with its own __init__ raises ConfigError
-        problems = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
-        raise ConfigError(f"{where}: {problems}" if where else problems) from None
+        pydantic_error = exc if isinstance(exc, ValidationError) else exc.__context__  # kept by `from None`
+        if not isinstance(pydantic_error, ValidationError):
+            raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+        located = [(_flag_for(_loc(e), names or {}), e) for e in pydantic_error.errors()]
+        problems = "; ".join(f"{flag or _loc(e) or 'value'}: {_msg(e)}" for flag, e in located)
+        from_file = where and not all(flag for flag, _ in located)
+        raise ConfigError(f"{where}: {problems}" if from_file else problems) from None
 
 
 def validation_problems(exc: ValidationError) -> str:
     """Pydantic's errors in one line: ``field.sub: message; ...``."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+    return "; ".join(f"{_loc(e) or 'value'}: {_msg(e)}" for e in exc.errors())
+
+
+def _loc(error: Any) -> str:
+    return ".".join(str(p) for p in error["loc"])
+
+
+def _msg(error: Any) -> str:
+    """Pydantic's message without its ``Value error, `` prefix (our validators' own words follow it)."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _flag_for(loc: str, names: Mapping[str, str]) -> str | None:
+    """The flag that set ``loc`` or a key above it, if any."""
+    hits = [key for key in names if loc == key or loc.startswith(key + ".")]
+    return names[max(hits, key=len)] if hits else None

@@ -185,7 +185,8 @@ def test_cli_bad_normalisation_and_resume_flags_exit_2(
     if yaml is not None:
         (tmp_path / "c.yaml").write_text(yaml + "\n")
         extra = ["--config", str(tmp_path / "c.yaml")]
-    fast = ["--model", "smallcnn", "--num-classes", "2", "-D", "n=8", "--attack", "fgsm", "--eps", "0", "--quiet"]
+    fast = ["--model", "smallcnn", "--random-init", "--num-classes", "2", "-D", "n=8", "--attack", "fgsm"]
+    fast += ["--eps", "0", "--quiet"]
     result = CliRunner().invoke(main, ["run", *fast, *extra, *args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

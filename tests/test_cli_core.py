@@ -25,7 +25,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
 def test_run_from_yaml_with_flag_overrides(tmp_path: Path) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
-        "model: {kind: smallcnn, num_classes: 3, head: multilabel}\n"
+        "model: {kind: smallcnn, num_classes: 3, head: multilabel, random_init: true}\n"
         "data: {kind: synthetic, n: 40, task: multilabel}\n"
         "attacks: [fgsm, {name: pgd, norm: l2, steps: 3}]\n"
         "eps: [0, 0.1, 0.5]\n"
@@ -47,6 +47,7 @@ def test_run_flags_only(tmp_path: Path) -> None:
         "run",
         "--model",
         "smallcnn",
+        "--random-init",
         "--num-classes",
         "2",
         "--data",
@@ -74,6 +75,7 @@ def test_run_speed_flags_reach_the_sweep(tmp_path: Path) -> None:
         "run",
         "--model",
         "smallcnn",
+        "--random-init",
         "--num-classes",
         "2",
         "--data",

@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from medrobust.cli.commands import main
 from medrobust.models.registry import ALLOW_CODE_ENV
 
-FAST = ["--model", "smallcnn", "--num-classes", "2", "-D", "n=8", "--attack", "fgsm"]
-FAST += ["--eps", "0,1/255", "--bootstrap", "0", "--quiet"]
+REST = ["-D", "n=8", "--attack", "fgsm", "--eps", "0,1/255", "--bootstrap", "0", "--quiet"]
+FAST = ["--model", "smallcnn", "--num-classes", "2", "--random-init", *REST]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 RAN: list[str] = []
 
@@ -180,10 +180,10 @@ def test_python_models_need_allow_code(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv(ALLOW_CODE_ENV, raising=False)
     cfg = tmp_path / "code.yaml"
     cfg.write_text('model: {kind: python, name: "os:getcwd"}\n')
-    _one_clear_line(_invoke(["run", "-c", str(cfg), *FAST[4:], "--out", str(tmp_path / "o")]), "--allow-code")
+    _one_clear_line(_invoke(["run", "-c", str(cfg), *REST, "--out", str(tmp_path / "o")]), "--allow-code")
     RAN.clear()
     cfg.write_text(f"model: {{kind: python, name: '{__name__}:factory'}}\n")
-    args = ["run", "-c", str(cfg), *FAST[4:], "--out", str(tmp_path / "o")]
+    args = ["run", "-c", str(cfg), *REST, "--out", str(tmp_path / "o")]
     _one_clear_line(_invoke(args), "--allow-code")
     assert RAN == []
     result = _invoke([*args, "--allow-code"])
@@ -213,6 +213,6 @@ def test_bench_threads_allow_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_bench_out_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     suite = tmp_path / "suite.yaml"
-    suite.write_text("models: {m: {kind: smallcnn}}\ndatasets: {d: {kind: synthetic, n: 8}}\n")
+    suite.write_text("models: {m: {kind: smallcnn, random_init: true}}\ndatasets: {d: {kind: synthetic, n: 8}}\n")
     result = _invoke(["bench", str(suite), "--out", str(tmp_path / "afile"), "--quiet"])
     _one_clear_line(result, "afile: is a file, not a folder")

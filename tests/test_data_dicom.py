@@ -321,6 +321,7 @@ def test_cli_run_on_dicom(root: Path, tmp_path: Path) -> None:
         "size=32",
         "--model",
         "smallcnn",
+        "--random-init",
         "--num-classes",
         "2",
         "--attack",

@@ -58,7 +58,8 @@ def _expected_problem() -> list[str]:
 
 
 def _args(root: Path, labels: Path, out: Path, *extra: str) -> list[str]:
-    args = ["run", "--model", "smallcnn", "--num-classes", "2", "--data", "dicom", "-D", f"root={root}"]
+    args = ["run", "--model", "smallcnn", "--random-init", "--num-classes", "2", "--data", "dicom"]
+    args += ["-D", f"root={root}"]
     args += ["-D", f"labels={labels}", "-D", "size=28", "-D", "window=minmax", *extra, "--attack", "fgsm"]
     return [*args, "--eps", "0,2/255", "--bootstrap", "0", "--device", "cpu", "--out", str(out), "--quiet"]
 

@@ -141,6 +141,7 @@ def test_cli_run_on_folder(classes: Path, tmp_path: Path) -> None:
             "size=16",
             "--model",
             "smallcnn",
+            "--random-init",
             "--num-classes",
             "2",
             "--attack",

@@ -163,6 +163,7 @@ def test_cli_run_on_medmnist_3d(medmnist_root: Path, tmp_path: Path) -> None:
         "split=test",
         "--model",
         "smallcnn",
+        "--random-init",
         "--num-classes",
         "2",
         "--spatial-dims",
@@ -192,7 +193,7 @@ def test_cli_yaml_config_and_checksum_opt_out(medmnist_root: Path, tmp_path: Pat
     config = tmp_path / "run.yaml"
     config.write_text(
         f"data: {{kind: medmnist, subset: pneumoniamnist, root: '{medmnist_root}', split: test}}\n"
-        "model: {kind: smallcnn, num_classes: 2}\neps: [0, 2/255]\nn: 6\n"
+        "model: {kind: smallcnn, num_classes: 2, random_init: true}\neps: [0, 2/255]\nn: 6\n"
     )
     code, output = run_cli("-c", str(config), "--out", str(tmp_path / "a"))
     assert code == 2 and "skip_checksum" in output

@@ -137,6 +137,7 @@ def test_cli_run_on_nifti(root: Path, tmp_path: Path) -> None:
             "size=16",
             "--model",
             "smallcnn",
+            "--random-init",
             "--num-classes",
             "2",
             "--spatial-dims",

@@ -248,5 +248,9 @@ RUNS: dict[str, Callable[[World, str], None]] = {
     "page, cmd",
     [pytest.param(p, c, id=f"{p}:{c[:60]}") for p, c in COMMANDS if c not in ELSEWHERE],
 )
-def test_documented_command_runs_as_written(tmp_path: Path, page: str, cmd: str) -> None:
+def test_documented_command_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str, cmd: str
+) -> None:
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # a command without --out writes medrobust-results/run here
     RUNS[cmd.split()[1]](World(tmp_path), cmd)

@@ -68,7 +68,7 @@ def test_run_key_tells_custom_losses_apart(tmp_path: Path) -> None:
     kw = {"bootstrap": 0, "out_dir": out, "eps": [0, "4/255"]}
     medrobust.evaluate(_model(), data, [PGD(steps=2, loss=_loss_a)], **kw)  # type: ignore[arg-type]
     first = json.loads((out / "manifest.json").read_text())["medrobust_run"]
-    medrobust.evaluate(_model(), data, [PGD(steps=2, loss=_loss_b)], **kw)  # type: ignore[arg-type]
+    medrobust.evaluate(_model(), data, [PGD(steps=2, loss=_loss_b)], overwrite=True, **kw)  # type: ignore[arg-type]
     second = json.loads((out / "manifest.json").read_text())["medrobust_run"]
     assert first != second, "a different loss must not load the other run's results"
     assert "_loss_b" in json.dumps(json.loads((out / "manifest.json").read_text())["config"]["attacks"])

@@ -273,7 +273,9 @@ def test_a_shared_folder_never_returns_another_models_run(
     data = synthetic(40, seed=3)  # the wrappers share the state_dict's names (net.*): weights alone are equal
     shared = tmp_path / "shared"
     before = medrobust.evaluate(first(trained), data, out_dir=shared, **KW)
-    after = medrobust.evaluate(second(trained), data, out_dir=shared, **KW)
+    with pytest.raises(medrobust.ConfigError, match="holds the finished run"):  # never replaced silently
+        medrobust.evaluate(second(trained), data, out_dir=shared, **KW)
+    after = medrobust.evaluate(second(trained), data, out_dir=shared, overwrite=True, **KW)
     fresh = medrobust.evaluate(second(trained), data, out_dir=tmp_path / "fresh", **KW)
     assert after.manifest["medrobust_run"] != before.manifest["medrobust_run"]
     assert after.rows.equals(fresh.rows) and after.clean.equals(fresh.clean)
@@ -305,7 +307,7 @@ def test_an_unreliable_model_is_reused_only_on_explicit_resume(
     assert "cannot be fingerprinted reliably" in caplog.text and "--resume" in caplog.text
     medrobust.evaluate(model, data, resume=True, **kw)
     assert len(calls) == 2, "resume=True must reuse the finished run"
-    medrobust.evaluate(_net(), data, **kw)  # a reliable model: its second run is reused
+    medrobust.evaluate(_net(), data, overwrite=True, **kw)  # a reliable model: its second run is reused
     medrobust.evaluate(_net(), data, **kw)
     assert len(calls) == 3
 

@@ -214,7 +214,7 @@ def _medmnist(base: Path) -> list[str]:
 
 def _synthetic(base: Path) -> list[str]:
     config = base / f"{NAME} {MRN} run.yaml"
-    config.write_text("data: {kind: synthetic, n: 8}\nmodel: {kind: smallcnn, num_classes: 2}\n")
+    config.write_text("data: {kind: synthetic, n: 8}\nmodel: {kind: smallcnn, num_classes: 2, random_init: true}\n")
     return ["-c", str(config), "--subgroup", "site"]
 
 
@@ -271,7 +271,7 @@ def test_no_identifier_of_any_data_kind_reaches_the_results(tmp_path: Path, kind
     args = ["run", *KINDS[kind](base)]
     out = base / PERSON / f"{MRN} results"
     if "-c" not in args:
-        args += ["--model", "smallcnn", "--num-classes", "2"]
+        args += ["--model", "smallcnn", "--num-classes", "2", *([] if "--weights" in args else ["--random-init"])]
     args += ["--attack", "fgsm", "--eps", "0,2/255", "--bootstrap", "0", "--device", "cpu", "--batch-size", "8"]
     args += ["--out", str(out), "--quiet"]
     result = CliRunner().invoke(main, args)

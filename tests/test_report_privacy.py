@@ -95,6 +95,7 @@ def test_no_patient_identifier_reaches_any_results_file(tmp_path: Path) -> None:
         "run",
         "--model",
         "smallcnn",
+        "--random-init",
         "--num-classes",
         "2",
         "--data",

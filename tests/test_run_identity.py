@@ -19,15 +19,15 @@ from medrobust.engine.spec import RunSpec
 from medrobust.models.adapter import ModelAdapter
 
 EXACT = ("samples.csv", "rows.csv", "summary.json", "summary.csv", "summary.md", "junit.xml")
-TIMING = {"started", "finished", "seconds", "seconds_per_budget"}
+TIMING = {"started", "finished", "seconds", "seconds_per_budget", "sessions", "resumed"}
 
 
 def _kw(seed: int = 5) -> dict[str, Any]:
     return {"eps": [0, "2/255", "4/255"], "bootstrap": 20, "batch_size": 25, "n": 100, "seed": seed}
 
 
-def _run(model: ModelAdapter, data: Any, out: Path, fail_at: int = 0, seed: int = 5) -> Any:
-    return medrobust.evaluate(model, data, [CountingPGD(fail_at=fail_at, steps=3)], out_dir=out, **_kw(seed))
+def _run(model: ModelAdapter, data: Any, out: Path, fail_at: int = 0, seed: int = 5, **kw: Any) -> Any:
+    return medrobust.evaluate(model, data, [CountingPGD(fail_at=fail_at, steps=3)], out_dir=out, **_kw(seed), **kw)
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -54,11 +54,13 @@ def test_two_runs_in_one_folder_never_mix(
     shared = tmp_path / "shared"
     with pytest.raises(KeyboardInterrupt):
         _run(binary_model, binary_test_data, shared, fail_at=5, seed=0)
+    with pytest.raises(medrobust.ConfigError, match="holds the unfinished run"):
+        _run(binary_model, binary_test_data, shared, fail_at=5, seed=1)  # another run: refused, nothing touched
     with caplog.at_level(logging.WARNING), pytest.raises(KeyboardInterrupt):
-        _run(binary_model, binary_test_data, shared, fail_at=5, seed=1)
+        _run(binary_model, binary_test_data, shared, fail_at=5, seed=1, overwrite=True)
     assert "unfinished run" in caplog.text and list(shared.glob("run-*/parts/*rows*"))  # kept, not overwritten
-    with pytest.raises(KeyboardInterrupt):
-        _run(binary_model, binary_test_data, shared, fail_at=3, seed=0)  # seed 0 again: the seed 1 parts set aside
+    with pytest.raises(KeyboardInterrupt):  # seed 0 again: the seed 1 parts set aside
+        _run(binary_model, binary_test_data, shared, fail_at=3, seed=0, overwrite=True)
     resumed = _run(binary_model, binary_test_data, shared, seed=0)
     assert resumed.rows.equals(alone.rows)
 

@@ -15,12 +15,41 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import click
 from pydantic import TypeAdapter, ValidationError
 
+from medrobust.engine.resources import SETTINGS_LOGGER, apply_threads
 from medrobust.errors import ConfigError, MedrobustError
 from medrobust.io import parse_kv
 
 log = logging.getLogger(__name__)
+
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Torch threads (default: OMP_NUM_THREADS, else one per physical core this process may use).",
+)
+
+
+class BatchSize(click.ParamType):
+    """``--batch-size``: a positive number of images, or ``auto`` (sized from the input and the memory)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        """The number, or ``"auto"``; anything else names the flag."""
+        text = str(value).strip().lower()
+        if text == "auto":
+            return text
+        if not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r} is not a positive number of images nor auto", param, ctx)
+        return int(text)
+
+
+def machine_settings(threads: int | None, quiet: bool) -> None:
+    """Set torch's threads before any work, and show the run's resolved settings unless ``--quiet``."""
+    logging.getLogger(SETTINGS_LOGGER).setLevel(logging.WARNING if quiet else logging.INFO)
+    apply_threads(threads)
 
 
 def attack_spec(text: str, flag: str = "--attack") -> str | dict[str, Any]:

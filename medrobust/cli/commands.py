@@ -16,7 +16,17 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from medrobust.cli._options import attack_spec, check_writable, floats, parse_kv
+from medrobust.cli._options import (
+    BatchSize,
+    attack_spec,
+    check_writable,
+    floats,
+    machine_settings,
+    parse_kv,
+    threads_option,
+)
+from medrobust.cli.logs import configure_logging
+from medrobust.engine.resources import passive_openmp_waits
 from medrobust.errors import ConfigError, MedrobustError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,22 +92,25 @@ def main(ctx: click.Context, verbose: int, debug: bool) -> None:
     3 trust warnings under run --strict, 130 interrupted.
     """
     ctx.meta[DEBUG_KEY] = debug
+    passive_openmp_waits()  # before torch is imported: idle threads sleep rather than spin on a busy machine
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(level)
 
 
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("medrobust-results/demo"), show_default=True)
 @click.option("--n", type=click.IntRange(min=2), default=512, show_default=True, help="Test images.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@threads_option
+@click.option("--quiet", is_flag=True, help="No progress bars nor settings lines.")
 @handle_errors
-def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
+def demo(out: Path, n: int, seed: int, threads: int | None, quiet: bool) -> None:
     """Train a small CNN on synthetic lesion images and sweep FGSM and PGD (no network needed)."""
     from medrobust.engine.demo import run_demo
 
     check_writable(out)
     click.echo("medrobust demo: training a small CNN on synthetic lesion images (seeded) ...")
+    machine_settings(threads, quiet)
     results = run_demo(out, n=n, seed=seed, progress=not quiet)
     click.echo(results.table())
     click.echo(f"results written to {out}")
@@ -108,6 +121,9 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
 @click.option("--model", "model_kind", help="demo, smallcnn, torchvision, monai, torchscript or python.")
 @click.option("--model-name", help="Architecture name (resnet18, DenseNet121, pkg.mod:factory).")
 @click.option("--weights", type=click.Path(path_type=Path), help="State-dict or TorchScript file.")
+@click.option(
+    "--random-init", is_flag=True, default=None, help="No weights: a smoke test on a network seeded from --seed."
+)
 @click.option("--head", type=click.Choice(["multiclass", "binary", "multilabel"]))
 @click.option("--num-classes", type=int, help="Logits the model returns.")
 @click.option("--in-channels", type=int)
@@ -122,13 +138,14 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
 @click.option("--attack", "attacks", multiple=True, help="Attack, e.g. fgsm or pgd:norm=l2,steps=20.")
 @click.option("--eps", help="Budgets, comma-separated and ascending: 0,1/255,2/255.")
 @click.option("--n", type=int, help="Evaluate a stratified subset of this size.")
-@click.option("--batch-size", type=int)
+@click.option("--batch-size", type=BatchSize(), help="Images per batch, or auto (the default: from input and memory).")
 @click.option("--seed", type=int)
 @click.option("--subgroup", "subgroups", multiple=True, help="Metadata column to split metrics by.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--device", help="cpu, cuda, cuda:1 or auto.")
 @click.option("--bootstrap", type=int, help="Bootstrap draws for confidence intervals (0: none).")
 @click.option("--no-resume", is_flag=True, help="Start over even if the results folder has finished batches.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace a different run found in --out.")
 @click.option(
     "--resume",
     is_flag=True,
@@ -154,13 +171,24 @@ def demo(out: Path, n: int, seed: int, quiet: bool) -> None:
     "--allow-large-budgets", is_flag=True, default=None, help="Run budgets at least the bounds' range (a warning)."
 )
 @click.option("--allow-code", is_flag=True, help="Let the python model kind import and run the code it names.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@threads_option
+@click.option("--quiet", is_flag=True, help="No progress bars nor settings lines.")
 @handle_errors
-def run(config_path: Path | None, quiet: bool, no_resume: bool, resume: bool, allow_code: bool, **flags: Any) -> None:
+def run(
+    config_path: Path | None,
+    quiet: bool,
+    threads: int | None,
+    no_resume: bool,
+    resume: bool,
+    allow_code: bool,
+    **flags: Any,
+) -> None:
     """Run a sweep from a YAML config and/or flags; flags override the config.
 
     A results folder's finished batches are reused when the run key matches and the model is
-    fingerprinted reliably; --resume reuses them anyway, --no-resume never.
+    fingerprinted reliably; --resume reuses them anyway, --no-resume never. A folder holding a
+    different run is refused (exit 2) unless --overwrite. A smallcnn, torchvision or monai model
+    needs --weights, or --random-init for a smoke test on a network seeded from --seed.
 
     Exit codes: 0 done, 2 bad input, 3 trust warnings under --strict, 130 interrupted.
     """
@@ -168,6 +196,7 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, resume: bool, al
     from medrobust.engine.run import resolve_device, run_config
 
     overrides: dict[str, Any] = {}
+    names: dict[str, str] = {}  # override key -> the flag that set it, for error messages
     simple = {
         "model_kind": "model.kind",
         "model_name": "model.name",
@@ -190,6 +219,7 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, resume: bool, al
     for flag, key in simple.items():
         if flags.get(flag) is not None:
             overrides[key] = str(flags[flag]) if isinstance(flags[flag], Path) else flags[flag]
+            names[key] = {"model_kind": "--model", "data_kind": "--data"}.get(flag, "--" + flag.replace("_", "-"))
     if flags.get("spatial_dims"):
         overrides["model.spatial_dims"] = int(flags["spatial_dims"])
     for flag in ("mean", "std"):
@@ -197,26 +227,35 @@ def run(config_path: Path | None, quiet: bool, no_resume: bool, resume: bool, al
             overrides[f"model.{flag}"] = floats(flags[flag], f"--{flag}", positive=flag == "std")
     for key, value in parse_kv(flags["model_opt"], "--model-opt").items():
         overrides[f"model.{key}"] = value
+        names[f"model.{key}"] = f"--model-opt {key}"
     for key, value in parse_kv(flags["data_opt"], "--data-opt").items():
         overrides[f"data.{key}"] = value
+        names[f"data.{key}"] = f"-D {key}"
     if flags["attacks"]:
         overrides["attacks"] = [attack_spec(a) for a in flags["attacks"]]
+        names["attacks"] = "--attack"
     if flags.get("eps"):
         overrides["eps"] = [e.strip() for e in flags["eps"].split(",")]
+        names["eps"] = "--eps"
     if flags["subgroups"]:
         overrides["subgroups"] = list(flags["subgroups"])
+        names["subgroups"] = "--subgroup"
     if resume and no_resume:
         raise ConfigError("--resume and --no-resume contradict each other: give one of them")
     if resume or no_resume:
         overrides["resume"] = resume
     if flags.get("suite"):
         overrides["suite"] = attack_spec(flags["suite"], "--suite")
-    for flag in ("strict", "known_robust", "channels_last", "allow_large_budgets"):
+        names["suite"] = "--suite"
+    for flag in ("strict", "known_robust", "channels_last", "allow_large_budgets", "overwrite"):
         if flags.get(flag):
             overrides[flag] = True
-    cfg = load_config(config_path, overrides)
+    if flags.get("random_init"):
+        overrides["model.random_init"] = True
+    cfg = load_config(config_path, overrides, names)
     resolve_device(cfg.device)  # an unusable device or results folder fails before anything is built
     check_writable(cfg.out, "--out" if flags.get("out") is not None else "results folder (out)")
+    machine_settings(threads, quiet)
     results = run_config(cfg, progress=not quiet, allow_code=allow_code)
     click.echo(results.table())
     click.echo(f"results written to {cfg.out}")
@@ -305,7 +344,8 @@ def compare(
 @click.option("--set", "overrides", multiple=True, help="Override a suite value, e.g. defaults.n=32 (repeatable).")
 @click.option("--fresh", is_flag=True, help="Re-run cells that already finished.")
 @click.option("--allow-code", is_flag=True, help="Let python model kinds import and run the code they name.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@threads_option
+@click.option("--quiet", is_flag=True, help="No progress bars nor settings lines.")
 @handle_errors
 def bench(
     suite_file: Path,
@@ -316,6 +356,7 @@ def bench(
     fresh: bool,
     allow_code: bool,
     quiet: bool,
+    threads: int | None,
 ) -> None:
     """Run a benchmark suite (models x datasets x attack sets x budgets); exit 1 on regression, 2 on a failed cell."""
     from medrobust.io import parse_overrides
@@ -328,6 +369,7 @@ def bench(
 
     if out is not None:
         check_writable(out)
+    machine_settings(threads, quiet)
     run = run_suite(
         suite_file,
         out=out,

@@ -7,6 +7,7 @@ supports a deterministic stratified subset, and has a content fingerprint.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from torch.utils.data import Dataset
 
 from medrobust.errors import DataError
 from medrobust.heads import HeadKind
+
+log = logging.getLogger(__name__)
 
 Sample = tuple[Tensor, Tensor, dict[str, str]]
 
@@ -74,7 +77,11 @@ class MedicalDataset(Dataset[Sample], ABC):
         return str(index)
 
     def subset(self, n: int | None, seed: int = 0, stratify: bool = True) -> MedicalDataset:
-        """A deterministic subset of ``n`` samples, stratified by label when possible."""
+        """A deterministic subset of ``n`` samples, stratified by label when possible; all (with a warning) if fewer."""
+        if n is not None and n > len(self):
+            log.warning(
+                "%s has %d samples, fewer than n=%d: all %d are evaluated", self.info.name, len(self), n, len(self)
+            )
         if n is None or n >= len(self):
             return self
         if n <= 0:

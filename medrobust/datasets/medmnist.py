@@ -63,7 +63,8 @@ def medmnist(
         if not download:
             raise DataError(
                 str(path),
-                f"not found; copy {info.file_name(size)} there or pass download=True to fetch it from {info.url(size)}",
+                f"not found; copy {info.file_name(size)} there, or fetch it from {info.url(size)} with "
+                "-D download=true (download=True in Python)",
             )
         fetch_checked(info.url(size, mirror or ZENODO), path, info.md5[size], skip_checksum)
     digest = md5sum(path)
@@ -73,10 +74,11 @@ def medmnist(
             raise DataError(
                 str(path),
                 f"MD5 {digest} does not match the official {info.md5[size]} for {info.file_name(size)} "
-                "(a modified, partial or other-version copy); pass skip_checksum=True to use it anyway",
+                "(a modified, partial or other-version copy); pass -D skip_checksum=true "
+                "(skip_checksum=True in Python) to use it anyway",
             )
         log.warning(
-            "%s: MD5 %s differs from the official %s; used anyway (skip_checksum=True)", path, digest, info.md5[size]
+            "%s: MD5 %s differs from the official %s; used anyway (skip_checksum)", path, digest, info.md5[size]
         )
         checksum = "skipped: MD5 does not match the official file"
     return MedMNISTDataset(path, info, split, size, digest, checksum)

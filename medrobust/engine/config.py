@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medrobust.engine.spec import RunSpec
+from medrobust.errors import ConfigError
 from medrobust.io import load_yaml_mapping, set_dotted, validated
+from medrobust.models.registry import BUILT_KINDS
 from medrobust.results.privacy import private_config
 
 
@@ -27,6 +29,8 @@ class ModelConfig(BaseModel):
     mean: list[float] | None = None
     std: list[float] | None = None
     channels: int | None = None
+    random_init: bool = False
+    """Evaluate a seeded random network (a smoke test): a smallcnn, torchvision or monai model without weights."""
 
     @field_validator("weights")
     @classmethod
@@ -34,6 +38,23 @@ class ModelConfig(BaseModel):
         if v is not None and not v.is_file():
             raise ValueError(f"weights file {v} does not exist")
         return v
+
+    def check_weights(self) -> None:
+        """Refuse a network medrobust would build random (no weights file) unless ``random_init`` asks for one."""
+        what = f"model {self.kind}" + (f" {self.name}" if self.name else "")
+        if self.kind not in BUILT_KINDS:
+            if self.random_init:
+                raise ConfigError(
+                    f"{what}: --random-init (model.random_init) is for {', '.join(BUILT_KINDS)} models built without "
+                    f"weights; a {self.kind} model brings its own weights"
+                )
+        elif self.random_init and self.weights is not None:
+            raise ConfigError(f"{what}: --random-init and --weights contradict each other: give one of them")
+        elif not self.random_init and self.weights is None:
+            raise ConfigError(
+                f"{what} has no weights: pass --weights FILE, or --random-init for a smoke test on a seeded "
+                "random network (in a config: model.weights, or model.random_init: true)"
+            )
 
 
 class DataConfig(BaseModel):
@@ -53,20 +74,29 @@ class RunConfig(RunSpec):
     device: str = "auto"
     resume: bool | None = None
     """None: reuse a run in ``out`` when model and attacks are fingerprinted reliably; True: always; False: never."""
+    overwrite: bool = False
+    """Replace the results of a different run found in ``out`` (else that is an error naming both run keys)."""
     strict: bool = False
 
     def provenance(self) -> dict[str, Any]:
         """Where model and data came from, for the manifest and the run key (the spec is recorded apart).
 
-        The output folder and the resume flag are left out: a moved results folder still resumes.
+        The output folder and the resume and overwrite flags are left out: a moved results folder still resumes.
         """
-        dumped = self.model_dump(mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume"})
+        dumped = self.model_dump(
+            mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume", "overwrite"}
+        )
         return dict(private_config(dumped))  # paths hashed: folders and files may carry patient names
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config (optional), apply flag overrides, validate; clear errors on failure."""
+def load_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
+) -> RunConfig:
+    """Read a YAML config (optional), apply flag overrides, validate; clear errors on failure.
+
+    ``flags`` names the command-line flag behind each override key, so an error in it names the flag.
+    """
     raw: dict[str, Any] = load_yaml_mapping(path) if path is not None else {}
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
-    return validated(RunConfig, raw, f"{path}: invalid configuration" if path else "invalid configuration")
+    return validated(RunConfig, raw, f"{path}: invalid configuration" if path else "", flags)

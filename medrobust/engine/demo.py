@@ -19,7 +19,7 @@ def run_demo(
 ) -> Results:
     """Train the demo model, then sweep FGSM and PGD over 0..8/255 on held-out data."""
     log.info("training the demo model on synthetic data")
-    model = demo_model(seed)
+    model = demo_model(seed, progress=True) if progress else demo_model(seed)  # a test's stand-in takes the seed
     test = synthetic(n, task="binary", seed=seed + 1000)
     return evaluate(
         model,
@@ -27,6 +27,7 @@ def run_demo(
         spec=RunSpec(subgroups=("sex", "site"), seed=seed),  # the default attacks and budgets
         out_dir=out_dir,
         resume=False,
+        overwrite=True,  # the demo recomputes each time and owns its folder: another --n or --seed replaces it
         progress=progress,
         config={"demo": True},
     )

@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm  # plain bars: no ipywidgets warning in notebooks
 
 from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.probes import PROBE_SIZE, probe_model
+from medrobust.engine.progress import sweep_progress
 from medrobust.engine.spec import AttackSpec, RunSpec
 from medrobust.engine.state import STATE, RunState, folder_lock
 from medrobust.engine.sweep import sweep_batch
@@ -44,6 +45,7 @@ def evaluate(
     spec: RunSpec | None = None,
     out_dir: str | Path | None = None,
     resume: bool | None = None,
+    overwrite: bool = False,
     verify: bool = True,
     progress: bool = False,
     num_workers: int = 0,
@@ -58,11 +60,12 @@ def evaluate(
     task and bounds. With ``out_dir``, every batch's rows are written as they finish and an
     interrupted or finished run of the same key is reused: ``resume=None`` (the default) reuses
     it only when model and attacks are fingerprinted reliably, ``True`` always, ``False`` never
-    (see :func:`open_state`). ``config`` is extra provenance recorded in the manifest.
+    (see :func:`open_state`). A folder holding a different run is an error naming both run keys;
+    ``overwrite=True`` replaces it. ``config`` is extra provenance recorded in the manifest.
     """
     run = plan_run(model, data, RunSpec.build(spec, attacks=attacks, eps=eps, **options), out_dir, config)
     with folder_lock(run.folder) if run.folder is not None else nullcontext():  # one writer per folder
-        state = open_state(run, resume)
+        state = open_state(run, resume, overwrite)
         if run.folder is not None and state.complete:
             log.info("%s: run already complete, loading results", run.folder)
             return rejudge(Results.load(run.folder), run.spec)
@@ -89,29 +92,38 @@ def rejudge(results: Results, spec: RunSpec) -> Results:
     return judged
 
 
-def open_state(run: Plan, resume: bool | None = None) -> RunState:
+def open_state(run: Plan, resume: bool | None = None, overwrite: bool = False) -> RunState:
     """The run's resume state: which batches are already done in its folder.
 
     ``None`` reuses them only when model and attacks are fingerprinted reliably (else it warns
     and starts afresh: the key might not tell two runs apart), ``True`` reuses them anyway, ``False`` never.
+    A folder holding a different run is refused unless ``overwrite`` (see :meth:`RunState.open`).
     """
     if run.folder is None:
-        return RunState(run.key, len(run.batches))
+        return RunState(run.key, len(run.batches)).begin(run.started)
     unsure = _unsure(run)
+    held = (run.folder / STATE).is_file()
+    asked = resume
     if resume is None:
         resume = not unsure
-        if unsure and (run.folder / STATE).is_file():
-            log.warning(
-                "%s: %s: not reusing the results in this folder, the run starts afresh; "
-                "resume explicitly (--resume, resume=True) to reuse them anyway",
-                run.folder,
-                "; ".join(unsure),
-            )
     elif resume and unsure:
         log.info("%s: reusing the results in this folder as asked, although %s", run.folder, "; ".join(unsure))
-    state = RunState.open(run.folder, run.key, len(run.batches), resume)
-    if state.done and not state.complete:
-        log.info("resuming: %d of %d batches already done", len(state.done), len(run.batches))
+    state = RunState.open(run.folder, run.key, len(run.batches), resume, overwrite, run.started)
+    if asked is None and unsure and held:
+        log.warning(
+            "%s: %s: not reusing the results in this folder, the run starts afresh; "
+            "resume explicitly (--resume, resume=True) to reuse them anyway",
+            run.folder,
+            "; ".join(unsure),
+        )
+    if state.done and not state.complete:  # a warning: the CLI shows warnings and errors only by default
+        log.warning(
+            "%s: resuming run %s: %d of %d batches already done (--no-resume starts afresh)",
+            run.folder,
+            run.key[:12],
+            len(state.done),
+            len(run.batches),
+        )
     return state
 
 
@@ -146,7 +158,7 @@ def execute(
         num_workers=num_workers,
         pin_memory=adapter.device.type == "cuda",
     )
-    n_probe = min(PROBE_SIZE, run.spec.batch_size, len(data))
+    n_probe = min(PROBE_SIZE, run.batch_size, len(data))
     probe_x, probe_y, _ = collate([data[i] for i in range(n_probe)])
     check_batch(data, np.arange(n_probe), probe_x, probe_y, head)
     probes = probe_model(
@@ -156,7 +168,8 @@ def execute(
     gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
     timings, per_budget = run.timings, run.timings_per_budget
     total, done = len(run.batches), len(state.done)
-    with tqdm(total=total, initial=done, disable=not progress, desc="sweep", unit="batch") as bar:
+    steps = len(run.attacks) * len(run.budgets)
+    with sweep_progress(total, done, steps, enabled=progress) as bar:  # no bar off a terminal
         for b, (x, y, meta) in zip(todo, _timed(loader, timings, "data"), strict=True):
             index = np.asarray(run.batches[b])
             check_batch(data, index, x, y, head)
@@ -175,6 +188,7 @@ def execute(
                 keep=keep,
                 options=run.spec,
                 passes=passes,
+                on_step=bar.step,
             )
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
                 gallery = Gallery.from_examples(index, out.examples)
@@ -188,7 +202,7 @@ def execute(
             rows.append(out.attacks)
             if folder is not None:
                 state.record(folder, b, out.clean, out.attacks)
-            bar.update(1)
+            bar.batch_done()
     return gallery, probes
 
 
@@ -236,19 +250,22 @@ def finish(
     run.timings["metrics"] = time.perf_counter() - t0
     for w in summary.warnings:
         log.warning("[%s] %s", w.code, w.message)
-    results = Results(summary, _manifest(run), clean, all_rows, gallery=gallery)
+    state.tick()  # this session's entry as the manifest records it
+    results = Results(summary, _manifest(run, state), clean, all_rows, gallery=gallery)
     if run.folder is not None:
         results.save(run.folder)
         state.finish(run.folder)
     return results
 
 
-def _manifest(run: Plan) -> dict[str, Any]:
+def _manifest(run: Plan, state: RunState) -> dict[str, Any]:
     data, adapter = run.data, run.adapter
     return {
         "medrobust_run": run.key,
-        "started": run.started,
+        "started": state.sessions[0]["started"] if state.sessions else run.started,  # a resumed run's first session
         "finished": now(),
+        "resumed": state.resumed,
+        "sessions": [dict(s) for s in state.sessions],
         "config": run.record,
         "model": {
             **adapter.describe(),
@@ -269,6 +286,7 @@ def _manifest(run: Plan) -> dict[str, Any]:
         },
         "libraries": library_versions(),
         "device": device_description(adapter.device),
+        "threads": torch.get_num_threads(),  # the sweep's torch threads (medrobust.engine.resources)
         "seconds": {k: round(v, 4) for k, v in run.timings.items()},
         "seconds_per_budget": {k: round(v, 4) for k, v in run.timings_per_budget.items()},
     }

@@ -26,6 +26,7 @@ from medrobust.attacks.budgets import Budget, parse_budgets
 from medrobust.attacks.registry import build_attack
 from medrobust.attacks.suite import Suite, build_suite, expand
 from medrobust.datasets.base import MedicalDataset
+from medrobust.engine.resources import MAX_BATCH, auto_batch_size, settings_log
 from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
 from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.heads import Head, HeadKind
@@ -59,6 +60,11 @@ class Plan:
     timings_per_budget: dict[str, float] = field(default_factory=dict)
     model_unreliable: tuple[str, ...] = ()
     """Why the model's fingerprint misses part of it (empty: reliable), from ``ModelAdapter.model_fingerprint``."""
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size the run uses (an automatic one resolved)."""
+        return self.spec.batch_size or len(self.batches[0])
 
     @property
     def head(self) -> Head:
@@ -114,6 +120,7 @@ def plan_run(
             )
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
+    spec = _sized(spec, adapter, budgets)  # the record (and the run key) holds the batch size used
     t0 = time.perf_counter()
     fp, data_fp = adapter.model_fingerprint(), data.fingerprint()
     model_fp = fp.digest
@@ -123,7 +130,7 @@ def plan_run(
     key = hashlib.sha256(
         json.dumps([model_fp, data_fp, record, code], sort_keys=True, default=str).encode()
     ).hexdigest()
-    size = spec.batch_size
+    size = spec.batch_size or MAX_BATCH  # always set by _sized
     batches = [list(range(i, min(i + size, len(data)))) for i in range(0, len(data), size)]
     folder = Path(out_dir) if out_dir is not None else None
     return Plan(
@@ -155,6 +162,16 @@ def run_record(
         **spec.changed(),
         **(config or {}),
     }
+
+
+def _sized(spec: RunSpec, adapter: ModelAdapter, budgets: list[Budget]) -> RunSpec:
+    """``spec`` with an automatic batch size resolved from the input's voxels, the schedule and the memory (logged)."""
+    if spec.batch_size is not None:
+        return spec
+    parallel = sum(b.value > 0 for b in budgets) if spec.schedule == "parallel" else 1
+    size, why = auto_batch_size(adapter.input_shape or (1,), adapter.device, parallel_budgets=parallel)
+    settings_log.info("batch size: %d (%s; --batch-size sets it)", size, why)
+    return spec.model_copy(update={"batch_size": size})
 
 
 def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: ModelAdapter, allow: bool) -> None:

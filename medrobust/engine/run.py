@@ -25,14 +25,18 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
     """Run the sweep that ``cfg`` describes and write its results folder.
 
     ``allow_code`` lets a ``python`` model kind run the code it names; it is never read from the config.
+    A network medrobust builds needs weights, or ``model.random_init`` (seeded from the run's seed).
     """
-    data_params: dict[str, Any] = dict(cfg.data.model_extra or {})
-    data = build_dataset(cfg.data.kind, **data_params)
-    sample = data[0][0]
     m = cfg.model
+    m.check_weights()  # before any data is read
     params: dict[str, Any] = dict(m.model_extra or {})
     if "allow_code" in params:
         raise ConfigError("model.allow_code cannot be set in a configuration file: pass --allow-code to trust it")
+    if "init_seed" in params:
+        raise ConfigError("model.init_seed is not an option: --random-init seeds the network from the run's seed")
+    data_params: dict[str, Any] = dict(cfg.data.model_extra or {})
+    data = build_dataset(cfg.data.kind, **data_params)
+    sample = data[0][0]
     model = build_model(
         m.kind,
         name=m.name,
@@ -49,6 +53,7 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
         input_shape=tuple(sample.shape),
         device=resolve_device(cfg.device),
         allow_code=allow_code,
+        init_seed=cfg.seed if m.random_init else None,
         **params,
     )
     return evaluate(
@@ -57,6 +62,7 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
         spec=cfg.spec(),
         out_dir=cfg.out,
         resume=cfg.resume,
+        overwrite=cfg.overwrite,
         progress=progress,
         config={"run_config": cfg.provenance()},
     )

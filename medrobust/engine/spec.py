@@ -73,14 +73,16 @@ class RunSpec(SweepOptions):
     curve; ``known_robust`` silences the trust check that expects accuracy to fall;
     ``allow_large_budgets`` turns the error for a budget beyond the bounds' range into a warning;
     ``random_passes``: when the model's outputs are random, each example is judged by this many
-    fresh passes (their mean prediction, and each pass's accuracy).
+    fresh passes (their mean prediction, and each pass's accuracy). ``batch_size`` ``None``
+    (``"auto"``) is chosen by :func:`medrobust.engine.resources.auto_batch_size` when planned.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     attacks: tuple[AttackSpec, ...] = DEFAULT_ATTACKS
     eps: tuple[int | float | str, ...] = DEFAULT_BUDGETS
     n: int | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=256, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    """``None`` (or ``"auto"``): sized from the input and the memory when the run is planned."""
     seed: int = 0
     subgroups: tuple[str, ...] = ()
     bootstrap: int = Field(default=200, ge=0)
@@ -105,6 +107,11 @@ class RunSpec(SweepOptions):
     def spec(self) -> RunSpec:
         """Only the run specification (a config subclass adds where the model and data come from)."""
         return RunSpec.build(self)
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _auto_batch(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.strip().lower() == "auto" else v
 
     @field_validator("eps")
     @classmethod

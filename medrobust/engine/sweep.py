@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -94,14 +94,16 @@ def sweep_batch(
     keep: int = 0,
     options: SweepOptions | None = None,
     passes: int | None = None,
+    on_step: Callable[[str, str], None] | None = None,
 ) -> BatchRows:
     """Run every attack over every budget on one batch; return its rows (and ``keep`` examples).
 
     ``passes``: the model is random; judge every example by that many fresh passes.
+    ``on_step(attack label, budget label)`` is called after each attack and budget (progress; no host sync).
     """
     opts = options or SweepOptions()
     with weights_layout(model, opts, x.ndim - 2):
-        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes)
+        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes, on_step)
 
 
 def _sweep_batch(
@@ -117,6 +119,7 @@ def _sweep_batch(
     keep: int,
     opts: SweepOptions,
     passes: int | None,
+    on_step: Callable[[str, str], None] | None = None,
 ) -> BatchRows:
     head = model.head
     x = x.to(model.device, non_blocking=True).float()
@@ -191,6 +194,8 @@ def _sweep_batch(
             blocks.append((attack.label, budget.value, budget.label, cols))
             # host time only: a CUDA sync here would stall the queue once per budget (the attack total syncs)
             budget_seconds[f"{attack.label}@{budget.label}"] = time.perf_counter() - t_b
+            if on_step is not None:
+                on_step(attack.label, budget.label)
         seconds[attack.label] = _elapsed(t0, model.device)
         if keep > 0:  # after the attack loop: held_x is the example at the largest budget
             examples[attack.label] = (x[:keep].detach().cpu(), held_x[:keep].detach().cpu())

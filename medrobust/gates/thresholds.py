@@ -140,6 +140,11 @@ class Thresholds:
         return next((v for k, v in self.labels.items() if abs(k - eps) < 1e-12), f"{eps:g}")
 
 
+def missing_attack(name: str, evaluated: Sequence[str]) -> str:
+    """A threshold on an attack the run does not have: say so and name the ones it has (a typo shows)."""
+    return f"attack {name} is not in the results (has: {', '.join(evaluated) or 'none'})"
+
+
 def load_thresholds(path: str | Path) -> Thresholds:
     """A thresholds file (YAML or JSON)."""
     return Thresholds.from_mapping(load_yaml_mapping(path, "thresholds"), str(path))

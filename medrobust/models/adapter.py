@@ -70,6 +70,8 @@ class ModelAdapter(nn.Module):
         if not bounds[0] < bounds[1]:
             raise ModelError(f"bounds must satisfy low < high, got {bounds}")
         self.model = model
+        self.random_init = False
+        """True when medrobust built the network with seeded random weights (a smoke test, not a real model)."""
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape else None
         self.name = name or type(model).__name__
         takes = channels if channels is not None else self.input_shape[0] if self.input_shape else None
@@ -248,6 +250,7 @@ class ModelAdapter(nn.Module):
             "preprocessing": self.preprocess.describe(),
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "random_init": self.random_init,
         }
 
     def _probe_outputs(self) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from medrobust.models.loaders import monai_model, torchscript_model, torchvision
 from medrobust.models.small_cnn import SmallCNN
 
 MODEL_KINDS = ("demo", "smallcnn", "torchvision", "monai", "torchscript", "python")
+BUILT_KINDS = ("smallcnn", "torchvision", "monai")
+"""Kinds whose network medrobust builds itself: without a weights file its weights are random."""
 ALLOW_CODE_ENV = "MEDROBUST_ALLOW_CODE"
 """Set to 1 to allow the ``python`` model kind without ``--allow-code`` (your own machine, your own configs)."""
 
@@ -39,12 +42,16 @@ def build_model(
     input_shape: Sequence[int] | None = None,
     device: str = "cpu",
     allow_code: bool = False,
+    init_seed: int | None = None,
     **extra: Any,
 ) -> ModelAdapter:
     """Build and wrap a model. ``num_classes`` is the number of logits the model returns.
 
     Kind ``python`` imports and calls code named by the config, so it needs ``allow_code``
     (``--allow-code``) or ``MEDROBUST_ALLOW_CODE=1``: a config file alone cannot run code.
+    ``init_seed`` seeds the random initial weights of a :data:`BUILT_KINDS` network (the global
+    random state is left as it was); one built without a weights file is then marked
+    ``random_init`` in its description, the smoke test of ``medrobust run --random-init``.
     """
     device = check_device(device)
     if kind == "demo":
@@ -52,14 +59,9 @@ def build_model(
 
         return demo_model(seed=int(extra.pop("seed", 0)))
     net: nn.Module
-    if kind == "smallcnn":
-        net = SmallCNN(in_channels, num_classes, spatial_dims, width=int(extra.pop("width", 16)))
-        if weights:
-            load_weights(net, weights)
-    elif kind == "torchvision":
-        net = torchvision_model(_need(name, kind), num_classes, in_channels, weights)
-    elif kind == "monai":
-        net = monai_model(_need(name, kind), num_classes, in_channels, spatial_dims, weights)
+    if kind in BUILT_KINDS:
+        with _seeded(init_seed):
+            net = _built(kind, name, weights, num_classes, in_channels, spatial_dims, extra)
     elif kind == "torchscript":
         net = torchscript_model(_need(weights, kind), device)
     elif kind == "python":
@@ -76,7 +78,7 @@ def build_model(
         raise ConfigError(f"unknown model kind {kind!r}; choose from {', '.join(MODEL_KINDS)}")
     if extra:
         raise ConfigError(f"model kind {kind!r}: unexpected options {sorted(extra)}")
-    return ModelAdapter(
+    adapter = ModelAdapter(
         net,
         head,
         num_outputs=num_classes,
@@ -89,6 +91,39 @@ def build_model(
         device=device,
         name=name or kind,
     )
+    adapter.random_init = kind in BUILT_KINDS and not weights and init_seed is not None
+    return adapter
+
+
+def _built(
+    kind: str,
+    name: str | None,
+    weights: str | Path | None,
+    num_classes: int,
+    in_channels: int,
+    spatial_dims: int,
+    extra: dict[str, Any],
+) -> nn.Module:
+    """A :data:`BUILT_KINDS` network, its weights loaded from ``weights`` when given."""
+    if kind == "torchvision":
+        return torchvision_model(_need(name, kind), num_classes, in_channels, weights)
+    if kind == "monai":
+        return monai_model(_need(name, kind), num_classes, in_channels, spatial_dims, weights)
+    net = SmallCNN(in_channels, num_classes, spatial_dims, width=int(extra.pop("width", 16)))
+    if weights:
+        load_weights(net, weights)
+    return net
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Draw the initial weights from ``seed`` (CPU generator), restoring the caller's random state after."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def available_devices() -> list[str]:

@@ -57,6 +57,8 @@ class RobustnessFactory:
             run_name = self._name(name, net, dataset, key)
             given = kwargs.pop("out_dir", None)  # an explicit folder wins over --robustness-report
             folder = Path(given) if given is not None else self.state.report / run_name if self.state.report else None
+            if given is None:  # the report's own folders: each session's run replaces the last one's
+                kwargs.setdefault("overwrite", True)
             results = evaluate(net, dataset, spec=run_spec, out_dir=folder, **kwargs)
             run = Run(run_name, key, results, folder)  # with a folder, evaluate also wrote the HTML report
             self._gate(run)

@@ -19,11 +19,29 @@ __all__ = [
     "num",
     "passes_head",
     "passes_text",
+    "random_init_note",
+    "sessions_text",
     "strongest_attack",
 ]
 
+RANDOM_INIT = "random-initialised model (smoke test)"
+"""How every report marks a run on a seeded random network (``medrobust run --random-init``)."""
+
 PASSES_HEAD = "single passes: mean / worst"
 """The column a random model's tables add (see :func:`passes_text`)."""
+
+
+def random_init_note(manifest: Mapping[str, Any]) -> str:
+    """``, random-initialised model (smoke test)`` for a headline when the model had random weights, else empty."""
+    return f", {RANDOM_INIT}" if (manifest.get("model") or {}).get("random_init") else ""
+
+
+def sessions_text(manifest: Mapping[str, Any]) -> str:
+    """``resumed (3 sessions)`` for a run that was interrupted and resumed, else ``one session``."""
+    if "sessions" not in manifest:
+        return "not recorded"  # a manifest from before sessions were kept
+    n = len(manifest["sessions"] or [])
+    return f"resumed ({n} sessions)" if manifest.get("resumed") else "one session"
 
 
 def passes_head(summary: Summary) -> list[str]:

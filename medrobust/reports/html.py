@@ -12,7 +12,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from medrobust.reports.format import budget_text, interval, num, passes_head, passes_text, strongest_attack
+from medrobust.reports.format import (
+    budget_text,
+    interval,
+    num,
+    passes_head,
+    passes_text,
+    random_init_note,
+    sessions_text,
+    strongest_attack,
+)
 from medrobust.reports.gallery import gallery_figure
 from medrobust.reports.plots import curves_figure, figure_names, png_base64, subgroup_figure
 from medrobust.results.summary import BudgetPoint, Subgroup, Summary
@@ -40,7 +49,7 @@ pre{background:#f6f8fa;padding:.7em;overflow:auto;font-size:.82em}code{font-size
 def render_report(results: Results) -> str:
     """The full report as one HTML document."""
     s, m = results.summary, results.manifest
-    title = f"medrobust report: {_model_name(m)} on {_data_name(m)}"
+    title = f"medrobust report: {_model_name(m)} on {_data_name(m)}{random_init_note(m)}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -72,7 +81,8 @@ def render_fragment(results: Results) -> str:
     """A compact HTML summary for notebooks: headline numbers, warnings, curves and table."""
     return "\n".join(
         [
-            f"<div><h3>medrobust: {_e(_model_name(results.manifest))} on {_e(_data_name(results.manifest))}</h3>",
+            f"<div><h3>medrobust: {_e(_model_name(results.manifest))} on {_e(_data_name(results.manifest))}"
+            f"{_e(random_init_note(results.manifest))}</h3>",
             _overview(results),
             _warnings(results.summary),
             _curves(results),
@@ -245,6 +255,7 @@ def _manifest(m: Mapping[str, Any]) -> str:
     facts = [
         ("run id", m.get("medrobust_run", "")),
         ("started / finished", f"{m.get('started', '?')} / {m.get('finished', '?')}"),
+        ("sessions", sessions_text(m)),
         (
             "model",
             f"{model.get('name', '?')} ({model.get('head', '?')}, {model.get('num_logits', '?')} logits, threshold {model.get('threshold', '?')})",
@@ -262,6 +273,13 @@ def _manifest(m: Mapping[str, Any]) -> str:
         ("device", ", ".join(f"{k} {v}" for k, v in device.items())),
     ]
     out = [_table(["", ""], [_row([k, v], left=2) for k, v in facts], left=2, header=False)]
+    if m.get("resumed"):  # every session's share of a resumed run
+        cells = [
+            (ses.get("started"), ses.get("finished"), num(ses.get("seconds"), 1), ses.get("batches"))
+            for ses in m["sessions"]
+        ]
+        rows = [_row(c, left=2) for c in cells]
+        out.append("<h3>Sessions</h3>" + _table(["started", "finished", "seconds", "batches"], rows, left=2))
     libs = m.get("libraries", {})
     if libs:
         out.append(

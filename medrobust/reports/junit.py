@@ -11,7 +11,7 @@ import math
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from medrobust.gates.thresholds import Thresholds, load_thresholds
+from medrobust.gates.thresholds import Thresholds, load_thresholds, missing_attack
 from medrobust.text import as_float, is_missing, num
 
 if TYPE_CHECKING:
@@ -62,10 +62,13 @@ def render_junit(results: Results, thresholds: Thresholds | None = None, compari
     for (attack, eps), bound in limits.items():
         if (attack, eps) not in seen and thresholds is not None:
             label = thresholds.label(eps)
-            cases += 1
-            failures += _fail(
-                _case(suite, attack, label), [f"threshold {bound.limit:g} set but budget {label} was not evaluated"]
+            problem = (
+                f"threshold {bound.limit:g} set but budget {label} was not evaluated"
+                if attack in s.attacks
+                else missing_attack(attack, list(s.attacks))
             )
+            cases += 1
+            failures += _fail(_case(suite, attack, label), [problem])
     for key, r in verdicts.items():
         if key not in seen:
             cases += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medrobust.reports.format import passes_head, passes_text
+from medrobust.reports.format import passes_head, passes_text, random_init_note
 from medrobust.text import interval, is_missing, markdown_table, md_cell, num
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ def render_markdown(results: Results) -> str:
     model = m.get("model", {}).get("name", "model")
     data = m.get("data", {}).get("name", "data")
     lines = [
-        f"## medrobust: {md_cell(model)} on {md_cell(data)}",
+        f"## medrobust: {md_cell(model)} on {md_cell(data)}{random_init_note(m)}",
         "",
         f"n = {s.n}, task {s.task}, clean accuracy **{num(s.clean.accuracy)}** "
         f"{interval(s.clean.accuracy_ci)}, clean AUROC {num(s.clean.auroc)}",

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from medrobust.heads import HeadKind
 
@@ -47,10 +46,7 @@ def auroc(task: HeadKind, y: np.ndarray, scores: np.ndarray) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if task == HeadKind.BINARY:
-                s = scores[:, -1]
-                if len(np.unique(y)) < 2:
-                    return math.nan
-                return float(roc_auc_score(y, s))
+                return binary_auroc(y == 1, scores[:, -1])
             if task == HeadKind.MULTILABEL:
                 per = per_label_auroc(y, scores)
                 valid = [v for v in per if not math.isnan(v)]
@@ -60,10 +56,10 @@ def auroc(task: HeadKind, y: np.ndarray, scores: np.ndarray) -> float:
             if len(present) < 2:
                 return math.nan
             if len(present) < k:  # one-vs-rest over the classes present
-                vals = [roc_auc_score(y == c, scores[:, c]) for c in present]
+                vals = [binary_auroc(y == c, scores[:, c]) for c in present]
                 return float(np.mean(vals))
-            probs = scores / scores.sum(axis=1, keepdims=True)
-            return float(roc_auc_score(y, probs, multi_class="ovr", average="macro"))
+            probs = scores / scores.sum(axis=1, keepdims=True)  # one-vs-rest macro, as sklearn's "ovr"
+            return float(np.mean([binary_auroc(y == c, probs[:, c]) for c in range(k)]))
     except ValueError:
         return math.nan
 
@@ -73,8 +69,24 @@ def per_label_auroc(y: np.ndarray, scores: np.ndarray) -> list[float]:
     out = []
     for j in range(scores.shape[1]):
         col = y[:, j]
-        out.append(float(roc_auc_score(col, scores[:, j])) if len(np.unique(col)) == 2 else math.nan)
+        out.append(binary_auroc(col == 1, scores[:, j]) if len(np.unique(col)) == 2 else math.nan)
     return out
+
+
+def binary_auroc(truth: np.ndarray, scores: np.ndarray) -> float:
+    """AUROC as the Mann-Whitney statistic (ties count half): sklearn's binary value without its per-call checks.
+
+    The bootstrap calls it thousands of times; sklearn's ``roc_auc_score`` spent 9 ms a call validating its input.
+    """
+    pos = int(truth.sum())
+    neg = len(truth) - pos
+    if pos == 0 or neg == 0 or not np.isfinite(scores).all():
+        return math.nan
+    order = np.argsort(scores, kind="stable")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)  # 1-based; ties get their average rank
+    return float((ranks[truth].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def sens_spec(task: HeadKind, y: np.ndarray, pred: np.ndarray, k: int) -> tuple[float, float]:

@@ -217,8 +217,8 @@ def run_suite(
             if cached is not None:
                 cell.results, cell.status = cached, "cached"
             else:
-                if fresh:
-                    cfg = cfg.model_copy(update={"resume": False})
+                # the suite owns its cells' folders: a changed cell replaces its earlier run
+                cfg = cfg.model_copy(update={"overwrite": True, **({"resume": False} if fresh else {})})
                 cell.results = run_config(cfg, progress=progress, allow_code=allow_code)
                 cell.status = "done"
                 write_json(cell_dir / CELL, {"cell": cell.id, "config_hash": digest, "finished": True})
