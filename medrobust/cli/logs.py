@@ -38,10 +38,18 @@ class OncePerText(logging.Filter):
 
 
 def configure_logging(level: int) -> None:
-    """Log to stderr at ``level`` as ``LEVEL logger: message``, with warnings captured and shown once."""
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    """Log to stderr at ``level`` as ``LEVEL logger: message``, with warnings captured and shown once.
+
+    Only a process whose logging nobody set up yet is configured (as :func:`logging.basicConfig` does):
+    a host that installed its own handlers (pytest, a notebook, an application embedding the CLI) keeps
+    them untouched, since a filter with memory on a shared handler would hide later, unrelated records.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(OncePerText())
+    root.addHandler(handler)
+    root.setLevel(level)
     logging.captureWarnings(True)
-    once = OncePerText()
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, OncePerText) for f in handler.filters):
-            handler.addFilter(once)
