@@ -23,8 +23,11 @@ def test_fgsm_drop_and_auroc_at_2_255(robustness: Results) -> None:
 
 
 def test_subgroups_are_equally_robust(robustness: Results) -> None:
-    """No sex or site loses more robustness than another at 1/255 (plain assertion helper)."""
-    assert_robust(robustness, attack="pgd", eps="1/255", max_subgroup_gap=0.15)
+    """No sex or site loses much more robustness than another at 1/255 (plain assertion helper).
+
+    With 32 images a subgroup holds about 16, so one image moves its accuracy by about 0.06: the gate
+    allows three."""
+    assert_robust(robustness, attack="pgd", eps="1/255", max_subgroup_gap=0.2)
 
 
 def test_model_breaks_at_large_budgets(robustness: Results) -> None:

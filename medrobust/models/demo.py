@@ -15,7 +15,7 @@ TRAINING_THREADS = 1
 and one thread is the fastest for so small a network (9 s against 228 s with 2 threads on 2 loaded cores)."""
 
 
-def demo_model(seed: int = 0, n_train: int = 2000, epochs: int = 10, progress: bool = False) -> ModelAdapter:
+def demo_model(seed: int = 0, n_train: int = 2000, epochs: int = 6, progress: bool = False) -> ModelAdapter:
     """A small CNN trained on seeded synthetic lesion images (binary, two logits), the same on any thread count."""
     torch.manual_seed(seed)
     train = synthetic(n_train, task="binary", seed=seed + 1)
