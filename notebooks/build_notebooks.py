@@ -12,6 +12,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from file_space_notebook import FILE_SPACE
+
 HERE = Path(__file__).resolve().parent
 
 DATA_CELL = """%matplotlib inline
@@ -468,6 +471,7 @@ NOTEBOOKS = {
     "03_medmnist_3d.ipynb": MEDMNIST_3D,
     "04_dicom_hu_windows.ipynb": DICOM,
     "05_bring_your_own_model.ipynb": BYO,
+    "06_dicom_file_space.ipynb": FILE_SPACE,
 }
 
 

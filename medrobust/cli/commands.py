@@ -142,6 +142,7 @@ def demo(out: Path, n: int, seed: int, threads: int | None, quiet: bool) -> None
 @click.option("--seed", type=int)
 @click.option("--subgroup", "subgroups", multiple=True, help="Metadata column to split metrics by.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("--write-adversarial", type=click.Path(path_type=Path), help="Write file-space DICOM examples here.")
 @click.option("--device", help="cpu, cuda, cuda:1 or auto.")
 @click.option("--bootstrap", type=int, help="Bootstrap draws for confidence intervals (0: none).")
 @click.option("--no-resume", is_flag=True, help="Start over even if the results folder has finished batches.")
@@ -211,6 +212,7 @@ def run(
         "batch_size": "batch_size",
         "seed": "seed",
         "out": "out",
+        "write_adversarial": "write_adversarial",
         "device": "device",
         "bootstrap": "bootstrap",
         "schedule": "schedule",

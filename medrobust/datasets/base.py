@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from medrobust.datasets.file_space import Grid, Stage
 from medrobust.errors import DataError
 from medrobust.heads import HeadKind
 
@@ -37,6 +38,10 @@ class DataInfo:
     spatial_dims: int = 2
     units: str = "intensity in [0, 1]"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    stages: tuple[Stage, ...] = ()
+    """What the model's preprocessing must do before the network (file space: the window and resize)."""
+    grid: Grid | None = None
+    """The stored-value grid of file-space data: adversarial images are also rounded onto it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, HeadKind):  # "multiclass" as a user writes it

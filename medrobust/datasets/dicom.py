@@ -13,6 +13,7 @@ Files are read only under ``root`` (see :mod:`medrobust.datasets.policy`).
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,13 +27,18 @@ from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
 from medrobust.datasets.dicom_pixels import decode_pixels
+from medrobust.datasets.dicom_space import file_space_of
+from medrobust.datasets.file_space import SPACES, Grid, Stage
 from medrobust.datasets.files import Entry, FileDataset
 from medrobust.datasets.identifiers import identifying_value, is_clinical, normalize_column
 from medrobust.datasets.policy import BadFiles, Confinement
 from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity, to_unit
-from medrobust.errors import DataError
+from medrobust.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+FILE_VALUES = Intensity("raw", bounds=(-math.inf, math.inf), name="file")
+"""File space reads physical values as they are; the grid's range bounds them."""
 
 KEY_COLUMNS = ("file", "SOPInstanceUID", "SeriesInstanceUID")
 
@@ -53,6 +59,7 @@ def dicom(
     cache: bool = False,
     cache_bytes: int | None = None,
     allow_outside_root: bool = False,
+    space: str = "model",
 ) -> FileDataset:
     """DICOM data under ``root`` labelled by the CSV ``labels``.
 
@@ -63,11 +70,19 @@ def dicom(
     or ``raw`` (physical units clipped to ``bounds``, default (-1024, 3071) HU).
     Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
     unless ``allow_outside_root``.
+    ``space``: ``model`` (default: attacks see the windowed, resized image) or ``file`` (attacks
+    see the stored values in physical units at native resolution, bounded by what the file can
+    store; the window and resize move into the model, see :mod:`medrobust.datasets.file_space`).
     """
+    if space not in SPACES:
+        raise ConfigError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+    if space == "file" and bounds is not None:
+        raise ConfigError("space=file takes its bounds from the files (what their stored values can hold): drop bounds")
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "DICOM folder not found")
     intensity = parse_intensity(window, bounds, default="voi", allow_voi=True)
+    loaded = FILE_VALUES if space == "file" else intensity  # file space: physical values, nothing scaled
     bad = BadFiles(on_error)
     confine = Confinement(base, allow_outside_root=allow_outside_root)
     table = read_labels(
@@ -87,9 +102,7 @@ def dicom(
             if not path.is_file():
                 bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {str(base)!r}")
                 continue
-            entries.append(
-                Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, intensity, age_band), row.meta)
-            )
+            entries.append(Entry(str(path), f"file:{row.key}", row.label, _FileLoad(path, loaded, age_band), row.meta))
     else:
         by_sop, by_series = _scan(base, bad, confine)
         index = by_sop if kind == "SOPInstanceUID" else by_series
@@ -100,9 +113,7 @@ def dicom(
                 continue
             if kind == "SOPInstanceUID":
                 entries.append(
-                    Entry(
-                        str(paths[0]), f"sop:{row.key}", row.label, _FileLoad(paths[0], intensity, age_band), row.meta
-                    )
+                    Entry(str(paths[0]), f"sop:{row.key}", row.label, _FileLoad(paths[0], loaded, age_band), row.meta)
                 )
             else:
                 source = f"the series of {table.source(row)}"
@@ -111,18 +122,25 @@ def dicom(
                         source,
                         f"series:{row.key}",
                         row.label,
-                        _SeriesLoad(paths, intensity, age_band, source),
+                        _SeriesLoad(paths, loaded, age_band, source),
                         row.meta,
                     )
                 )
     if not entries:
         raise DataError(str(table.path), f"no usable rows ({len(bad.skipped)} bad input(s) skipped)")
+    grid: Grid | None = None
+    stages: tuple[Stage, ...] = ()
+    bounds_, units = intensity.bounds, intensity.describe()
+    if space == "file":
+        grid, stages = file_space_of([e.load.paths for e in entries], intensity, size)  # type: ignore[attr-defined]
+        bounds_, size = grid.bounds, None
+        units = f"physical units (modality LUT applied) at native resolution, stored on the grid {grid.describe()}"
     return FileDataset(
         entries,
         name=f"dicom:{base.name}",
         spec=table.spec,
-        bounds=intensity.bounds,
-        units=intensity.describe(),
+        bounds=bounds_,
+        units=units,
         bad=bad,
         size=size,
         cache=cache,
@@ -134,7 +152,10 @@ def dicom(
             "width": intensity.width,
             "size": size,
             "key": kind,
+            "space": space,
         },
+        stages=stages,
+        grid=grid,
     )
 
 
@@ -235,6 +256,7 @@ class _FileLoad:
 
     def __init__(self, path: Path, intensity: Intensity, age_band: int) -> None:
         self.path = path
+        self.paths = [path]
         self.intensity = intensity
         self.age_band = age_band
 

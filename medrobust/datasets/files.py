@@ -23,6 +23,7 @@ from torch import Tensor
 
 from medrobust.datasets.base import DataInfo, MedicalDataset, Sample
 from medrobust.datasets.csv_labels import LabelSpec
+from medrobust.datasets.file_space import Grid, Stage
 from medrobust.datasets.policy import BadFiles
 from medrobust.datasets.transforms import resize
 from medrobust.errors import ConfigError, DataError
@@ -65,6 +66,8 @@ class FileDataset(MedicalDataset):
         cache_bytes: int | None = None,
         id_prefix: str = "file",
         settings: Mapping[str, Any] | None = None,
+        stages: tuple[Stage, ...] = (),
+        grid: Grid | None = None,
     ) -> None:
         self.skipped = bad.skipped
         self._size = size
@@ -131,6 +134,8 @@ class FileDataset(MedicalDataset):
             spatial_dims=int(spatial_dims or 2),
             units=units,
             extra={"shape": list(shape or ()), "skipped": len(self.skipped), **dict(settings or {})},
+            stages=stages,
+            grid=grid,
         )
 
     def _read(self, entry: Entry) -> tuple[Tensor, dict[str, str]]:

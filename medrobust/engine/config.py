@@ -77,14 +77,17 @@ class RunConfig(RunSpec):
     overwrite: bool = False
     """Replace the results of a different run found in ``out`` (else that is an error naming both run keys)."""
     strict: bool = False
+    write_adversarial: Path | None = None
+    """File-space DICOM data: write each quantised example back as DICOM into this folder (not the results)."""
 
     def provenance(self) -> dict[str, Any]:
         """Where model and data came from, for the manifest and the run key (the spec is recorded apart).
 
-        The output folder and the resume and overwrite flags are left out: a moved results folder still resumes.
+        The output folders and the resume and overwrite flags are left out: a moved results folder still resumes.
         """
         dumped = self.model_dump(
-            mode="json", exclude=set(RunSpec.model_fields) | {"strict", "out", "resume", "overwrite"}
+            mode="json",
+            exclude=set(RunSpec.model_fields) | {"strict", "out", "resume", "overwrite", "write_adversarial"},
         )
         return dict(private_config(dumped))  # paths hashed: folders and files may carry patient names
 

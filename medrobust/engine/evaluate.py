@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from medrobust.datasets.base import MedicalDataset, collate
+from medrobust.datasets.file_space import QUANTISED
+from medrobust.engine.adversarial_out import AdversarialWriter
 from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.probes import PROBE_SIZE, probe_model
@@ -50,6 +53,7 @@ def evaluate(
     progress: bool = False,
     num_workers: int = 0,
     config: dict[str, Any] | None = None,
+    write_adversarial: str | Path | None = None,
     **options: Any,
 ) -> Results:
     """Sweep the attacks over ascending budgets on ``data`` and return the results.
@@ -62,15 +66,20 @@ def evaluate(
     it only when model and attacks are fingerprinted reliably, ``True`` always, ``False`` never
     (see :func:`open_state`). A folder holding a different run is an error naming both run keys;
     ``overwrite=True`` replaces it. ``config`` is extra provenance recorded in the manifest.
+    ``write_adversarial``: a folder (never inside ``out_dir``) where file-space DICOM data get each
+    computed batch's quantised examples written back as DICOM (:mod:`medrobust.engine.adversarial_out`).
     """
     run = plan_run(model, data, RunSpec.build(spec, attacks=attacks, eps=eps, **options), out_dir, config)
+    writer = AdversarialWriter(data, write_adversarial, run.folder) if write_adversarial is not None else None
     with folder_lock(run.folder) if run.folder is not None else nullcontext():  # one writer per folder
         state = open_state(run, resume, overwrite)
         if run.folder is not None and state.complete:
             log.info("%s: run already complete, loading results", run.folder)
             return rejudge(Results.load(run.folder), run.spec)
         cleans, rows = state.load_parts(run.folder) if run.folder else ([], [])
-        gallery, probes = execute(run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers)
+        gallery, probes = execute(
+            run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers, writer=writer
+        )
         return finish(run, state, cleans, rows, gallery, probes)
 
 
@@ -147,6 +156,7 @@ def execute(
     verify: bool = True,
     progress: bool = False,
     num_workers: int = 0,
+    writer: AdversarialWriter | None = None,
 ) -> tuple[Gallery | None, dict[str, Any]]:
     """Sweep the batches not yet done, appending their rows to ``cleans``/``rows`` and the folder."""
     data, adapter, head, folder = run.data, run.adapter, run.head, run.folder
@@ -189,6 +199,8 @@ def execute(
                 options=run.spec,
                 passes=passes,
                 on_step=bar.step,
+                grid=run.data.info.grid,
+                on_storable=None if writer is None else partial(writer.write_at, index),
             )
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
                 gallery = Gallery.from_examples(index, out.examples)
@@ -244,9 +256,11 @@ def finish(
         known_robust=spec.known_robust,
         probes=probes,
         suites={s.label: run.covered(s) for s in run.suites},
+        quantised=data.info.grid is not None,
     )
     summary = summary.model_copy(update={"trust": TrustContext.model_validate(trust)})
-    summary = summary.with_warnings(run_checks(summary))
+    measured = {k: v for k, v in summary.attacks.items() if not k.endswith(QUANTISED)}  # rounded copies: not checked
+    summary = summary.with_warnings(run_checks(summary.model_copy(update={"attacks": measured})))
     run.timings["metrics"] = time.perf_counter() - t0
     for w in summary.warnings:
         log.warning("[%s] %s", w.code, w.message)

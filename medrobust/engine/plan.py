@@ -26,6 +26,7 @@ from medrobust.attacks.budgets import Budget, parse_budgets
 from medrobust.attacks.registry import build_attack
 from medrobust.attacks.suite import Suite, build_suite, expand
 from medrobust.datasets.base import MedicalDataset
+from medrobust.datasets.file_space import Grid
 from medrobust.engine.resources import MAX_BATCH, auto_batch_size, settings_log
 from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
 from medrobust.errors import ConfigError, DataError, ModelError
@@ -120,6 +121,7 @@ def plan_run(
             )
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
+    _check_grid_step(budgets, data.info.grid)
     spec = _sized(spec, adapter, budgets)  # the record (and the run key) holds the batch size used
     t0 = time.perf_counter()
     fp, data_fp = adapter.model_fingerprint(), data.fingerprint()
@@ -192,6 +194,20 @@ def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: M
             log.warning(message)
 
 
+def _check_grid_step(budgets: list[Budget], grid: Grid | None) -> None:
+    """A non-zero budget below the file's stored-value step cannot change a stored value: say so."""
+    if grid is None:
+        return
+    small = [b.label for b in budgets if 0 < b.value < grid.step]
+    if small:
+        log.warning(
+            "budget(s) %s are below the stored-value step %g of the files: their quantised curve is flat by "
+            "construction (an edit that small cannot be stored)",
+            ", ".join(small),
+            grid.step,
+        )
+
+
 def build(spec: AttackSpec) -> Attack:
     """An attack from a name, a ``{"name": ..., **params}`` mapping or an attack object."""
     if isinstance(spec, Attack):
@@ -233,12 +249,21 @@ def _adapter(model: ModelAdapter | nn.Module, data: MedicalDataset) -> ModelAdap
             raise ModelError(
                 f"model {model.name} declares bounds {model.bounds} but {data.info.name} yields {data.info.bounds}"
             )
+        if tuple(model.preprocess.stages) != tuple(data.info.stages):
+            need = [st.describe() for st in data.info.stages]
+            raise ModelError(
+                f"{data.info.name} is file-space data whose model must take over its preprocessing {need}, but model "
+                f"{model.name} has {[st.describe() for st in model.preprocess.stages]}: "
+                "wrap it with ModelAdapter(..., stages=data.info.stages)"
+            )
         if model.input_shape is None:
             model = copy.copy(model)  # a shallow copy: same network, the caller's adapter unchanged
             model.input_shape = tuple(sample.shape)
             model.check_output_shape()
         return model
-    return ModelAdapter(model, data.info.task, bounds=data.info.bounds, input_shape=tuple(sample.shape))
+    return ModelAdapter(
+        model, data.info.task, bounds=data.info.bounds, input_shape=tuple(sample.shape), stages=data.info.stages
+    )
 
 
 def _compatible_head(adapter: ModelAdapter, data: MedicalDataset) -> Head:

@@ -54,6 +54,7 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
         device=resolve_device(cfg.device),
         allow_code=allow_code,
         init_seed=cfg.seed if m.random_init else None,
+        stages=data.info.stages,
         **params,
     )
     return evaluate(
@@ -61,6 +62,7 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
         data,
         spec=cfg.spec(),
         out_dir=cfg.out,
+        write_adversarial=cfg.write_adversarial,
         resume=cfg.resume,
         overwrite=cfg.overwrite,
         progress=progress,

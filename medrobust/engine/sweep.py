@@ -28,6 +28,7 @@ from torch import Tensor
 
 from medrobust.attacks.base import Attack
 from medrobust.attacks.budgets import Budget
+from medrobust.datasets.file_space import QUANTISED, Grid
 from medrobust.engine.expectation import Expected, expected
 from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
 from medrobust.engine.spec import SweepOptions
@@ -95,15 +96,21 @@ def sweep_batch(
     options: SweepOptions | None = None,
     passes: int | None = None,
     on_step: Callable[[str, str], None] | None = None,
+    grid: Grid | None = None,
+    on_storable: Callable[[str, str, Tensor], None] | None = None,
 ) -> BatchRows:
     """Run every attack over every budget on one batch; return its rows (and ``keep`` examples).
 
     ``passes``: the model is random; judge every example by that many fresh passes.
     ``on_step(attack label, budget label)`` is called after each attack and budget (progress; no host sync).
+    ``grid``: file-space data; each attack also gets a ``+quantised`` curve, its examples rounded onto the grid,
+    and ``on_storable(label, budget label, examples)`` receives them at every non-zero budget (to write them).
     """
     opts = options or SweepOptions()
     with weights_layout(model, opts, x.ndim - 2):
-        return _sweep_batch(model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes, on_step)
+        return _sweep_batch(
+            model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes, on_step, grid, on_storable
+        )
 
 
 def _sweep_batch(
@@ -120,6 +127,8 @@ def _sweep_batch(
     opts: SweepOptions,
     passes: int | None,
     on_step: Callable[[str, str], None] | None = None,
+    grid: Grid | None = None,
+    on_storable: Callable[[str, str, Tensor], None] | None = None,
 ) -> BatchRows:
     head = model.head
     x = x.to(model.device, non_blocking=True).float()
@@ -150,6 +159,7 @@ def _sweep_batch(
         labels = y if target is None else target
         warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
         ahead: _Ahead | None = None  # the parallel schedule's one run over the remaining budgets
+        quantised = _Quantised(x, clean_logits) if grid is not None and held_eval is None else None
         for b_i, budget in enumerate(budgets):
             t_b = time.perf_counter()
             if budget.value == 0:
@@ -192,6 +202,13 @@ def _sweep_batch(
             if held_eval is not None:
                 cols.update({k: v.clone() for k, v in held_eval.columns().items()})
             blocks.append((attack.label, budget.value, budget.label, cols))
+            if quantised is not None and grid is not None:
+                with autocast(opts, model.device):
+                    quantised.update(model, grid, x, held_x, y, target, budget.value, attack.norm)
+                q_cols = attack_columns(head, x, quantised.x, y, quantised.logits)
+                blocks.append((attack.label + QUANTISED, budget.value, budget.label, q_cols))
+                if on_storable is not None and budget.value > 0:
+                    on_storable(attack.label + QUANTISED, budget.label, quantised.x)
             # host time only: a CUDA sync here would stall the queue once per budget (the attack total syncs)
             budget_seconds[f"{attack.label}@{budget.label}"] = time.perf_counter() - t_b
             if on_step is not None:
@@ -240,6 +257,45 @@ class _Ahead:
         """Adversarial inputs and logits of ``todo`` (a subset of ``samples``) at one budget."""
         rows = (budget_index - self.first) * self.samples.numel() + torch.searchsorted(self.samples, todo)
         return self.x_adv[rows], self.logits[rows]
+
+
+@dataclass
+class _Quantised:
+    """Each sample's worst example on the stored-value grid so far, and its logits (monotone like the sweep)."""
+
+    x: Tensor
+    logits: Tensor
+
+    def __init__(self, x: Tensor, logits: Tensor) -> None:
+        self.x, self.logits = x.clone(), logits.clone()
+
+    def update(
+        self,
+        model: ModelAdapter,
+        grid: Grid,
+        x: Tensor,
+        held_x: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+        eps: float,
+        norm: str,
+    ) -> None:
+        """Round the held examples at ``eps`` onto the grid; keep the old one where it already broke the model."""
+        snapped = grid.snap(held_x, x, eps, norm)
+        logits = model.logits(snapped)
+        robust = head_robust(model, self.logits, y, target)
+        self.x = torch.where(robust.reshape(-1, *([1] * (x.ndim - 1))), snapped, self.x)
+        self.logits = torch.where(
+            robust.reshape(-1, *([1] * (logits.ndim - 1))), logits.to(self.logits.dtype), self.logits
+        )
+
+
+def head_robust(model: ModelAdapter, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    """Per sample: not yet broken (correct, and when targeted not already the target), on the device."""
+    mask = model.head.correct(logits, y)
+    if target is not None:
+        mask = mask & (target != y.reshape(target.shape))
+    return mask
 
 
 def _seeded(model: ModelAdapter, passes: int | None, seed: int) -> AbstractContextManager[object]:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from medrobust.attacks.base import Attack
 from medrobust.attacks.square import DEFAULT_QUERIES
+from medrobust.datasets.file_space import QUANTISED
 from medrobust.results.summary import AttackInfo, Summary, TrustWarning
 
 # Thresholds (documented in the README's attacks section).
@@ -321,8 +322,9 @@ def trust_context(
     known_robust: bool = False,
     probes: dict[str, Any] | None = None,
     suites: dict[str, list[str]] | None = None,
+    quantised: bool = False,
 ) -> dict[str, Any]:
-    """``summary["trust"]``: what the checks need beyond the curves."""
+    """``summary["trust"]``: what the checks need beyond the curves (``quantised``: file space's rounded curves too)."""
     info: dict[str, dict[str, Any]] = {
         a.label: {
             "norm": a.norm,
@@ -334,6 +336,8 @@ def trust_context(
     }
     for label, members in (suites or {}).items():
         info[label] = {"norm": info[members[0]]["norm"] if members else "linf", "black_box": False, "members": members}
+    if quantised:
+        info.update({f"{label}{QUANTISED}": dict(a) for label, a in info.items()})
     return {
         "chance": chance_accuracy(clean),
         "known_robust": known_robust,

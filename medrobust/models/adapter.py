@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from medrobust.datasets.file_space import Stage, Window
+from medrobust.datasets.transforms import linear_window, resize
 from medrobust.errors import ModelError
 from medrobust.heads import Head, HeadKind, make_head
 from medrobust.models.fingerprint import ModelFingerprint, fingerprint_module
@@ -49,6 +51,8 @@ class ModelAdapter(nn.Module):
         threshold: operating threshold for sigmoid heads.
         device: where the model runs (defaults to the model's parameters' device).
         name: a short name for reports.
+        stages: preprocessing before the channel repeat and normalisation; file-space data
+            declare theirs (``stages=data.info.stages``: the window and resize).
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class ModelAdapter(nn.Module):
         threshold: float = 0.5,
         device: torch.device | str | None = None,
         name: str | None = None,
+        stages: Sequence[Stage] = (),
     ) -> None:
         super().__init__()
         if not bounds[0] < bounds[1]:
@@ -77,7 +82,7 @@ class ModelAdapter(nn.Module):
         takes = channels if channels is not None else self.input_shape[0] if self.input_shape else None
         _check_lengths(self.name, mean, std, takes)
         _check_values(self.name, mean, std)
-        self.preprocess = Preprocess(channels, mean, std)
+        self.preprocess = Preprocess(channels, mean, std, stages)
         self.bounds = (float(bounds[0]), float(bounds[1]))
         if device is None:
             p = next(iter(model.parameters()), None)
@@ -208,6 +213,7 @@ class ModelAdapter(nn.Module):
     def _native_reference(self, x: Tensor) -> Tensor:
         """The native model on an independently preprocessed copy of ``x``."""
         z = x.to(self.device, dtype=torch.float32, copy=True)  # never normalise the caller's tensor in place
+        z = loader_stages(z, self.preprocess.stages)
         desc = self.preprocess.describe()
         channels = desc["channels"]
         if isinstance(channels, int) and z.shape[1] == 1 and channels > 1:
@@ -302,3 +308,14 @@ def _check_values(name: str, mean: Sequence[float] | float | None, std: Sequence
                 want = "finite and > 0" if positive else "finite"
                 where = f"{label}[{i}]" if len(values) > 1 else label
                 raise ModelError(f"model {name}: {where} is {v!r}; every {label} value must be {want}")
+
+
+def loader_stages(z: Tensor, stages: Sequence[Stage]) -> Tensor:
+    """File-space stages done as the model-space loader does them (numpy window, per-image resize)."""
+    for stage in stages:
+        if isinstance(stage, Window):
+            w = linear_window(z.detach().cpu().double().numpy(), stage.center, stage.width)
+            z = torch.from_numpy(1.0 - w if stage.invert else w).float().to(z.device)
+        else:
+            z = torch.stack([resize(image, stage.size) for image in z])
+    return z

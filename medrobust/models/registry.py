@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medrobust.datasets.file_space import Stage
 from medrobust.errors import ConfigError, ModelError
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.checkpoints import load_weights
@@ -43,6 +44,7 @@ def build_model(
     device: str = "cpu",
     allow_code: bool = False,
     init_seed: int | None = None,
+    stages: Sequence[Stage] = (),
     **extra: Any,
 ) -> ModelAdapter:
     """Build and wrap a model. ``num_classes`` is the number of logits the model returns.
@@ -90,6 +92,7 @@ def build_model(
         threshold=threshold,
         device=device,
         name=name or kind,
+        stages=stages,
     )
     adapter.random_init = kind in BUILT_KINDS and not weights and init_seed is not None
     return adapter

@@ -243,10 +243,11 @@ class Summary(Record):
     trust: TrustContext | None = None
 
     def attack_name(self, attack: str) -> str:
-        """Resolve ``pgd`` to ``pgd-linf`` when unambiguous."""
+        """Resolve ``pgd`` to ``pgd-linf`` (and ``pgd+quantised`` to ``pgd-linf+quantised``) when unambiguous."""
         if attack in self.attacks:
             return attack
-        matches = [n for n in self.attacks if n.split("-")[0] == attack]
+        name, plus, variant = attack.partition("+")
+        matches = [n for n in self.attacks if n.split("-")[0] == name and n.partition("+")[1:] == (plus, variant)]
         if len(matches) != 1:
             raise KeyError(f"attack {attack!r} not in results ({', '.join(self.attacks)})")
         return matches[0]
