@@ -4,6 +4,7 @@ adversarial images rounded onto the files' stored-value grid."""
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.models.adapter import ModelAdapter
 from medrobust.models.preprocessing import Preprocess, resize, window
 from medrobust.models.small_cnn import SmallCNN
+from medrobust.results.summary import SCHEMA_FILE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on the shipped files
 
@@ -139,6 +141,14 @@ def test_a_file_space_sweep_is_in_hu_within_the_stored_range_with_a_quantised_cu
         mine = rows[rows["attack"] == label]
         assert (mine["linf"] <= mine["eps"] + 1e-3).all(), label  # budgets are in HU
     assert not any("quantised" in w.message for w in results.summary.warnings)  # rounded copies are not checked
+    zero, ten, largest = (results.summary.curve("pgd+quantised").at(e) for e in (0, 10, 40))
+    assert zero.mean_abs_change == 0 and zero.mean_ssim == pytest.approx(1) and zero.mean_psnr is None
+    assert 0 < ten.max_linf <= 10 and largest.max_linf <= 40 and largest.mean_ssim < ten.mean_ssim <= 1
+    assert largest.mean_psnr < ten.mean_psnr  # dB in the lung window: a larger edit is more visible
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(json.loads(results.summary.to_json()), schema, cls=jsonschema.Draft202012Validator)
 
 
 @settings(max_examples=60, deadline=None)
@@ -204,6 +214,9 @@ def test_the_cli_runs_file_space_and_reports_both_curves(tmp_path: Path) -> None
     assert '"fgsm-linf+quantised"' in summary
     manifest = (tmp_path / "out" / "manifest.json").read_text()
     assert '"stage": "window"' in manifest and '"space": "file"' in manifest
+    for page in ("report.html", "summary.md"):
+        text = (tmp_path / "out" / page).read_text()
+        assert "PSNR (dB)" in text and "SSIM" in text and "fgsm-linf+quantised" in text, page
 
 
 def test_resize_stage_matches_the_loader_in_3d() -> None:

@@ -30,6 +30,7 @@ from medrobust.attacks.base import Attack
 from medrobust.attacks.budgets import Budget
 from medrobust.datasets.file_space import QUANTISED, Grid
 from medrobust.engine.expectation import Expected, expected
+from medrobust.engine.perceptibility import perceptibility
 from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
 from medrobust.engine.spec import SweepOptions
 from medrobust.models.adapter import ModelAdapter
@@ -199,6 +200,8 @@ def _sweep_batch(
                     held_logits[todo] = adv_logits.to(held_logits.dtype)
                 warm = True
             cols = attack_columns(head, x, held_x, y, held_logits)
+            if grid is not None:  # file space: how visible the edit is
+                cols.update(perceptibility(x, held_x, model.preprocess.stages, model.bounds))
             if held_eval is not None:
                 cols.update({k: v.clone() for k, v in held_eval.columns().items()})
             blocks.append((attack.label, budget.value, budget.label, cols))
@@ -206,6 +209,7 @@ def _sweep_batch(
                 with autocast(opts, model.device):
                     quantised.update(model, grid, x, held_x, y, target, budget.value, attack.norm)
                 q_cols = attack_columns(head, x, quantised.x, y, quantised.logits)
+                q_cols.update(perceptibility(x, quantised.x, model.preprocess.stages, model.bounds))
                 blocks.append((attack.label + QUANTISED, budget.value, budget.label, q_cols))
                 if on_storable is not None and budget.value > 0:
                     on_storable(attack.label + QUANTISED, budget.label, quantised.x)

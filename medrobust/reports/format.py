@@ -22,6 +22,8 @@ __all__ = [
     "random_init_note",
     "sessions_text",
     "strongest_attack",
+    "visibility_head",
+    "visibility_text",
 ]
 
 RANDOM_INIT = "random-initialised model (smoke test)"
@@ -60,6 +62,28 @@ def passes_text(summary: Summary, point: BudgetPoint) -> list[str]:
         return []
     p = point.passes
     return [f"{num(p.mean_accuracy)} / {num(p.worst_accuracy)}" if p is not None else MISSING]
+
+
+VISIBILITY_HEAD = ["max change", "mean change", "PSNR (dB)", "SSIM"]
+"""The columns a file-space run's tables add (see :func:`visibility_text`): how visible each edit is."""
+
+
+def visibility_head(summary: Summary) -> list[str]:
+    """The perceptibility column heads when the run was in file space (its budgets carry them), else none."""
+    return VISIBILITY_HEAD if _visible(summary) else []
+
+
+def visibility_text(summary: Summary, point: BudgetPoint) -> list[str]:
+    """``max_linf``, ``mean_abs_change`` (physical units), ``mean_psnr`` and ``mean_ssim`` of ``point``."""
+    if not _visible(summary):
+        return []
+    extra = point.model_extra or {}
+    keys = ("max_linf", "mean_abs_change", "mean_psnr", "mean_ssim")
+    return [num(extra.get(k), 4 if k == "mean_ssim" else 2) for k in keys]
+
+
+def _visible(summary: Summary) -> bool:
+    return any("mean_ssim" in (b.model_extra or {}) for a in summary.attacks.values() for b in a.budgets)
 
 
 def budget_text(budget: BudgetPoint) -> str:

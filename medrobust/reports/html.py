@@ -21,6 +21,8 @@ from medrobust.reports.format import (
     random_init_note,
     sessions_text,
     strongest_attack,
+    visibility_head,
+    visibility_text,
 )
 from medrobust.reports.gallery import gallery_figure
 from medrobust.reports.plots import curves_figure, figure_names, png_base64, subgroup_figure
@@ -139,6 +141,7 @@ def _summary_table(s: Summary) -> str:
         "AUROC",
         "95% CI",
         *passes_head(s),
+        *visibility_head(s),
     ]
     rows = []
     clean = s.clean.accuracy
@@ -158,6 +161,7 @@ def _summary_table(s: Summary) -> str:
                 num(b.auroc),
                 interval(b.auroc_ci),
                 *passes_text(s, b),
+                *visibility_text(s, b),
             ]
             rows.append(_row(cells, left=2, cls="sep" if i == 0 else ""))
     return _table(head, rows, left=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medrobust.reports.format import passes_head, passes_text, random_init_note
+from medrobust.reports.format import passes_head, passes_text, random_init_note, visibility_head, visibility_text
 from medrobust.text import interval, is_missing, markdown_table, md_cell, num
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def render_markdown(results: Results) -> str:
             "",
         ]
     head = ["attack", "budget", "k/255", "robust acc", "95% CI", "drop", "success", "AUROC", "sens", "spec"]
-    head += passes_head(s)
+    head += passes_head(s) + visibility_head(s)
     body = []
     for attack, a in s.attacks.items():
         for b in sorted(a.budgets, key=lambda b: b.eps):
@@ -48,6 +48,7 @@ def render_markdown(results: Results) -> str:
                     num(b.sensitivity),
                     num(b.specificity),
                     *passes_text(s, b),
+                    *visibility_text(s, b),
                 ]
             )
     lines += markdown_table(head, body)

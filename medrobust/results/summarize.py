@@ -60,6 +60,7 @@ def summarize(
                     else math.nan,
                     "mean_linf": float(g["linf"].mean()),
                     "mean_l2": float(g["l2"].mean()),
+                    **perceptibility_means(g),
                     **m,
                     "passes": pass_accuracy(g, passes),
                 }
@@ -86,6 +87,23 @@ def summarize(
             "warnings": [],
         }
     )
+
+
+def perceptibility_means(g: pd.DataFrame) -> dict[str, float | None]:
+    """File space: the largest change, the mean absolute change, mean PSNR (edited images) and SSIM; else nothing."""
+    if "ssim" not in g.columns:
+        return {}
+
+    def mean(column: str) -> float | None:
+        value = float(g[column].mean())  # pandas skips NaN: PSNR of an unchanged image is undefined
+        return value if math.isfinite(value) else None
+
+    return {
+        "max_linf": float(g["linf"].max()),
+        "mean_abs_change": mean("mean_abs_change"),
+        "mean_psnr": mean("psnr"),
+        "mean_ssim": mean("ssim"),
+    }
 
 
 def subgroup_summary(clean: pd.DataFrame, rows: pd.DataFrame, column: str) -> dict[str, Any]:
