@@ -225,3 +225,38 @@ def test_resize_stage_matches_the_loader_in_3d() -> None:
     x = torch.rand(2, 1, 6, 10, 8) * 100 - 50
     out = resize(x, Resize(4))
     assert torch.allclose(out, torch.stack([loader_resize(v, 4) for v in x]), atol=1e-5)
+
+
+def test_nifti_file_space_uses_the_datatype_and_scaling_and_agrees_with_model_space(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from medrobust.datasets.nifti import nifti
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(4):
+        img = nib.Nifti1Image(rng.integers(-200, 800, (10, 12, 8)).astype(np.int16), np.diag([-1.0, 1, 1, 1]))
+        nib.save(img, tmp_path / f"v{i}.nii")
+        raw = bytearray((tmp_path / f"v{i}.nii").read_bytes())
+        raw[112:120] = np.array([2.0, -10.0], dtype="<f4").tobytes()  # scl_slope, scl_inter: as scanners write them
+        (tmp_path / f"v{i}.nii").write_bytes(bytes(raw))
+        rows.append(f"v{i}.nii,{i % 2}")
+    (tmp_path / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    kw = {"window": [300, 1200], "size": 8, "label_names": ["a", "b"]}
+    model_space = nifti(tmp_path, tmp_path / "labels.csv", **kw)  # type: ignore[arg-type]
+    file_space = nifti(tmp_path, tmp_path / "labels.csv", **kw, space="file")  # type: ignore[arg-type]
+    assert file_space.info.grid == Grid(2.0, -10.0, -32768, 32767)
+    assert file_space.info.bounds == (-65546.0, 65524.0) and file_space[0][0].shape == (1, 10, 12, 8)
+    torch.manual_seed(0)
+    net = SmallCNN(1, 2, width=4, spatial_dims=3)
+    a_model = ModelAdapter(net, "binary", num_outputs=2, bounds=model_space.info.bounds)
+    a_file = ModelAdapter(net, "binary", num_outputs=2, bounds=file_space.info.bounds, stages=file_space.info.stages)
+    assert float((a_model.logits(stacked(model_space)) - a_file.logits(stacked(file_space))).abs().max()) < 1e-4
+    results = medrobust.evaluate(a_file, file_space, ["fgsm"], eps=[0, 1, 4], bootstrap=0)
+    assert "fgsm-linf+quantised" in results.summary.attacks
+    floats = tmp_path / "f"
+    floats.mkdir()
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), floats / "f.nii.gz")
+    (floats / "labels.csv").write_text("file,label\nf.nii.gz,0\n")
+    with pytest.raises(DataError, match="integer datatype"):
+        nifti(floats, floats / "labels.csv", window="raw", space="file")

@@ -8,6 +8,7 @@ request. Volumes come out as ``(1, X, Y, Z)``, MONAI's channel-first order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ import numpy as np
 from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
+from medrobust.datasets.file_space import SPACES, Grid, Stage
 from medrobust.datasets.files import Entry, FileDataset
+from medrobust.datasets.nifti_space import nifti_file_space
 from medrobust.datasets.policy import BadFiles, Confinement
 from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity
-from medrobust.errors import DataError
+from medrobust.errors import ConfigError, DataError
 
 
 def nifti(
@@ -40,18 +43,25 @@ def nifti(
     cache: bool = False,
     cache_bytes: int | None = None,
     allow_outside_root: bool = False,
+    space: str = "model",
 ) -> FileDataset:
     """3D volumes under ``root`` named by the ``file`` column of the labels CSV ``labels``.
 
     ``window``: ``minmax`` (default), ``percentile``, a preset such as ``brain``, ``[centre, width]``
     or ``raw`` (physical units clipped to ``bounds``). ``volume`` picks one volume of a 4D file.
     Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
-    unless ``allow_outside_root``.
+    unless ``allow_outside_root``. ``space="file"``: the stored values in physical units at native
+    resolution, bounded by the datatype's range (see :mod:`medrobust.datasets.nifti_space`).
     """
+    if space not in SPACES:
+        raise ConfigError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+    if space == "file" and bounds is not None:
+        raise ConfigError("space=file takes its bounds from the files (what their datatype can hold): drop bounds")
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(str(base), "NIfTI folder not found")
     intensity = parse_intensity(window, bounds, default="minmax")
+    loaded = Intensity("raw", bounds=(-math.inf, math.inf), name="file") if space == "file" else intensity
     bad = BadFiles(on_error)
     confine = Confinement(base, allow_outside_root=allow_outside_root)
     table = read_labels(
@@ -69,22 +79,37 @@ def nifti(
         if not path.is_file():
             bad.report(table.source(row), f"names file {row.key!r}, which does not exist under {str(base)!r}")
             continue
-        entries.append(Entry(str(path), row.key, row.label, _Load(path, intensity, volume, canonical), row.meta))
+        entries.append(Entry(str(path), row.key, row.label, _Load(path, loaded, volume, canonical), row.meta))
     if not entries:
         raise DataError(str(table.path), f"no usable rows ({len(bad.skipped)} bad input(s) skipped)")
+    grid: Grid | None = None
+    stages: tuple[Stage, ...] = ()
+    bounds_, units = intensity.bounds, intensity.describe()
+    if space == "file":
+        grid, stages = nifti_file_space([e.load.path for e in entries], intensity, size)  # type: ignore[attr-defined]
+        bounds_, size = grid.bounds, None
+        units = f"physical units (scl_slope/scl_inter applied) at native resolution, on the grid {grid.describe()}"
     return FileDataset(
         entries,
         name=f"nifti:{base.name}",
         spec=table.spec,
-        bounds=intensity.bounds,
-        units=intensity.describe(),
+        bounds=bounds_,
+        units=units,
         bad=bad,
         size=size,
         spatial_dims=3,
         cache=cache,
         cache_bytes=cache_bytes,
         id_prefix="nii",
-        settings={"window": intensity.name or intensity.mode, "size": size, "volume": volume, "canonical": canonical},
+        settings={
+            "window": intensity.name or intensity.mode,
+            "size": size,
+            "volume": volume,
+            "canonical": canonical,
+            "space": space,
+        },
+        stages=stages,
+        grid=grid,
     )
 
 
