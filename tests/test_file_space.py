@@ -260,3 +260,29 @@ def test_nifti_file_space_uses_the_datatype_and_scaling_and_agrees_with_model_sp
     (floats / "labels.csv").write_text("file,label\nf.nii.gz,0\n")
     with pytest.raises(DataError, match="integer datatype"):
         nifti(floats, floats / "labels.csv", window="raw", space="file")
+
+
+def test_the_gallery_shows_file_space_images_through_the_models_window(tmp_path: Path) -> None:
+    from medrobust.reports.gallery import gallery_figure
+
+    folder = ct_folder(tmp_path / "ct", 4, bits=12)
+    _, data = both_spaces(folder, window="lung")
+    model = ModelAdapter(
+        SmallCNN(1, 2, width=4), "binary", num_outputs=2, bounds=data.info.bounds, stages=data.info.stages
+    )
+    results = medrobust.evaluate(model, data, ["fgsm"], eps=[0, 5], bootstrap=0, out_dir=tmp_path / "out")
+    assert results.gallery is not None
+    stage = data.info.stages[0]
+    fig = gallery_figure(
+        results.gallery,
+        "fgsm-linf",
+        results.clean,
+        results.rows,
+        ["low", "high"],
+        data.info.bounds,
+        stage.describe(),  # type: ignore[union-attr]
+    )
+    shown = np.asarray(fig.axes[0].images[0].get_array())
+    expected = window(torch.from_numpy(results.gallery.clean[:1]).float(), stage)[0, 0].numpy()  # type: ignore[arg-type]
+    assert np.allclose(shown, expected, atol=1e-5)  # the clean image as the model sees it, not HU over 4,095
+    assert "Gallery" in (tmp_path / "out" / "report.html").read_text()

@@ -4,7 +4,7 @@ with true label and the prediction before and after (pixels only, from ``gallery
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,14 +24,23 @@ def gallery_figure(
     rows: pd.DataFrame,
     label_names: Sequence[str],
     bounds: Sequence[float] = (0.0, 1.0),
+    window: Mapping[str, Any] | None = None,
 ) -> Figure:
-    """Three rows (clean, adversarial, amplified difference), one column per sample."""
+    """Three rows (clean, adversarial, amplified difference), one column per sample.
+
+    ``window``: a file-space run's window stage (``center``, ``width``, ``invert``): images are shown
+    through it, as the model sees them, and the difference is labelled in the data's physical units.
+    """
     from matplotlib.figure import Figure
 
     adv = gallery.adversarial[attack]
     k = len(gallery.sample)
     lo, hi = float(bounds[0]), float(bounds[1])
     span = hi - lo if hi > lo else 1.0
+    invert = False
+    if window is not None:  # the DICOM linear window: [c - 0.5 - (w - 1) / 2, c - 0.5 + (w - 1) / 2] onto [0, 1]
+        width = max(float(window["width"]) - 1.0, 1.0)
+        lo, span, invert = float(window["center"]) - 0.5 - width / 2, width, bool(window.get("invert", False))
     diff = (adv - gallery.clean).mean(axis=1)  # signed difference, averaged over channels
     m = float(np.abs(diff).max()) or span
     a_rows = rows[rows["attack"] == attack]
@@ -47,8 +56,8 @@ def gallery_figure(
         truth = class_text(rec, "y", label_names) if rec else "?"
         before = class_text(rec, "pred", label_names) if rec else "?"
         after = class_text(adv_rec, "pred", label_names) if adv_rec else "?"
-        _show(axes[0, j], gallery.clean[j], lo, span)
-        _show(axes[1, j], adv[j], lo, span)
+        _show(axes[0, j], gallery.clean[j], lo, span, invert)
+        _show(axes[1, j], adv[j], lo, span, invert)
         axes[2, j].imshow(diff[j], cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
         axes[0, j].set_title(f"#{s} true: {truth}\nclean → {before}", fontsize=7)
         if rec and not bool(rec.get("correct", True)):
@@ -60,7 +69,8 @@ def gallery_figure(
             axes[i, j].set_yticks([])
     axes[0, 0].set_ylabel("clean", fontsize=8)
     axes[1, 0].set_ylabel("adversarial", fontsize=8)
-    axes[2, 0].set_ylabel(f"difference\n×{span / (2 * m):.0f}", fontsize=8)
+    amplified = f"±{m:.3g} (physical)" if window is not None else f"×{span / (2 * m):.0f}"
+    axes[2, 0].set_ylabel(f"difference\n{amplified}", fontsize=8)
     return fig
 
 
@@ -71,9 +81,11 @@ def _record(frame: pd.DataFrame, sample: int) -> dict[str, Any]:
     return {str(k): v for k, v in frame.loc[sample].to_dict().items()}
 
 
-def _show(ax: Any, img: np.ndarray, lo: float, span: float) -> None:
-    """Draw one ``(C, H, W)`` image scaled from the bounds to the screen: grey or RGB."""
+def _show(ax: Any, img: np.ndarray, lo: float, span: float, invert: bool = False) -> None:
+    """Draw one ``(C, H, W)`` image scaled from ``[lo, lo + span]`` to the screen: grey or RGB."""
     scaled = np.clip((img - lo) / span, 0.0, 1.0)
+    if invert:
+        scaled = 1.0 - scaled
     if scaled.shape[0] == 3:
         ax.imshow(np.transpose(scaled, (1, 2, 0)), interpolation="nearest")
     else:

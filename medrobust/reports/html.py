@@ -240,7 +240,9 @@ def _gallery(results: Results) -> str:
     m = results.manifest
     budgets = results.summary.attacks[attack].budgets
     last = max(budgets, key=lambda b: b.eps) if budgets else None
-    fig = gallery_figure(g, attack, results.clean, results.rows, results.summary.label_names, _bounds(m))
+    stages = m.get("model", {}).get("preprocessing", {}).get("stages", [])
+    window = next((st for st in stages if st.get("stage") == "window"), None)  # file space: show it as the model does
+    fig = gallery_figure(g, attack, results.clean, results.rows, results.summary.label_names, _bounds(m), window)
     out.append(
         f'<p class="sub">The first {len(g.sample)} samples under the strongest attack, {_e(attack)}, at its largest budget '
         f"{_e(budget_text(last)) if last is not None else ''}: clean image, adversarial image and their difference (amplified, red brighter, "
