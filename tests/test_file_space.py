@@ -286,3 +286,20 @@ def test_the_gallery_shows_file_space_images_through_the_models_window(tmp_path:
     expected = window(torch.from_numpy(results.gallery.clean[:1]).float(), stage)[0, 0].numpy()  # type: ignore[arg-type]
     assert np.allclose(shown, expected, atol=1e-5)  # the clean image as the model sees it, not HU over 4,095
     assert "Gallery" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_integer_search_keeps_an_attack_that_nearest_rounding_loses() -> None:
+    from medrobust.engine.quantise import Quantised
+
+    grid = Grid(1.0, 0.0, 0, 4095)
+    x = torch.full((1, 1, 4, 4), 100.0)
+    model = ModelAdapter(MeanDensity(100.2), "binary", num_outputs=2, bounds=grid.bounds)  # dense above 100.2
+    y = torch.tensor([0])
+    held = x + 0.4  # the float attack: mean 100.4 > 100.2 breaks the model; nearest rounding gives back x
+    assert not bool(model.head.correct(model.logits(held), y)[0])
+    q = Quantised(x, model.logits(x))
+    q.update(model, grid, x, held, y, None, 1.0, "linf")
+    assert torch.equal(q.x, x + 1) and not bool(model.head.correct(q.logits, y)[0])  # one stored step, still broken
+    q = Quantised(x, model.logits(x))
+    q.update(model, grid, x, x + 0.4, y, None, 0.5, "linf")  # half a step of budget: nothing storable changes
+    assert torch.equal(q.x, x)

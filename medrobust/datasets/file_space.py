@@ -81,17 +81,19 @@ class Grid:
         """Physical values ``x`` as stored integers (rounded, clipped to the representable range)."""
         return torch.round((x - self.intercept) / self.slope).clamp(self.low, self.high)
 
-    def snap(self, x_adv: Tensor, x: Tensor, eps: float | Tensor, norm: str) -> Tensor:
+    def snap(self, x_adv: Tensor, x: Tensor, eps: float | Tensor, norm: str, outward: bool = False) -> Tensor:
         """``x_adv`` moved onto the grid without leaving the budget around ``x`` (itself on the grid).
 
-        L-inf rounds each change to the nearest storable step and caps it at the largest whole step
-        within ``eps``; L2 and L1 truncate each change toward zero, which never grows the norm.
+        L-inf rounds each change to the nearest storable step (``outward``: away from zero, the
+        search's second candidate) and caps it at the largest whole step within ``eps``; L2 and L1
+        truncate each change toward zero, which never grows the norm.
         """
         k = (x_adv - x) / self.step
         if norm == "linf":
             e = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, *([1] * (x.ndim - 1)))
             cap = torch.floor(e / self.step + 1e-6)
-            k = torch.maximum(torch.minimum(torch.round(k), cap), -cap)
+            steps = torch.sign(k) * torch.ceil(k.abs() - 1e-6) if outward else torch.round(k)
+            k = torch.maximum(torch.minimum(steps, cap), -cap)
         else:
             k = torch.trunc(k)
         lo, hi = self.bounds

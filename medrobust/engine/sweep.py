@@ -31,6 +31,7 @@ from medrobust.attacks.budgets import Budget
 from medrobust.datasets.file_space import QUANTISED, Grid
 from medrobust.engine.expectation import Expected, expected
 from medrobust.engine.perceptibility import perceptibility
+from medrobust.engine.quantise import Quantised
 from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
 from medrobust.engine.spec import SweepOptions
 from medrobust.models.adapter import ModelAdapter
@@ -160,7 +161,7 @@ def _sweep_batch(
         labels = y if target is None else target
         warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
         ahead: _Ahead | None = None  # the parallel schedule's one run over the remaining budgets
-        quantised = _Quantised(x, clean_logits) if grid is not None and held_eval is None else None
+        quantised = Quantised(x, clean_logits) if grid is not None and held_eval is None else None
         for b_i, budget in enumerate(budgets):
             t_b = time.perf_counter()
             if budget.value == 0:
@@ -261,45 +262,6 @@ class _Ahead:
         """Adversarial inputs and logits of ``todo`` (a subset of ``samples``) at one budget."""
         rows = (budget_index - self.first) * self.samples.numel() + torch.searchsorted(self.samples, todo)
         return self.x_adv[rows], self.logits[rows]
-
-
-@dataclass
-class _Quantised:
-    """Each sample's worst example on the stored-value grid so far, and its logits (monotone like the sweep)."""
-
-    x: Tensor
-    logits: Tensor
-
-    def __init__(self, x: Tensor, logits: Tensor) -> None:
-        self.x, self.logits = x.clone(), logits.clone()
-
-    def update(
-        self,
-        model: ModelAdapter,
-        grid: Grid,
-        x: Tensor,
-        held_x: Tensor,
-        y: Tensor,
-        target: Tensor | None,
-        eps: float,
-        norm: str,
-    ) -> None:
-        """Round the held examples at ``eps`` onto the grid; keep the old one where it already broke the model."""
-        snapped = grid.snap(held_x, x, eps, norm)
-        logits = model.logits(snapped)
-        robust = head_robust(model, self.logits, y, target)
-        self.x = torch.where(robust.reshape(-1, *([1] * (x.ndim - 1))), snapped, self.x)
-        self.logits = torch.where(
-            robust.reshape(-1, *([1] * (logits.ndim - 1))), logits.to(self.logits.dtype), self.logits
-        )
-
-
-def head_robust(model: ModelAdapter, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-    """Per sample: not yet broken (correct, and when targeted not already the target), on the device."""
-    mask = model.head.correct(logits, y)
-    if target is not None:
-        mask = mask & (target != y.reshape(target.shape))
-    return mask
 
 
 def _seeded(model: ModelAdapter, passes: int | None, seed: int) -> AbstractContextManager[object]:
