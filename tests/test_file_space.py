@@ -4,6 +4,7 @@ adversarial images rounded onto the files' stored-value grid."""
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import logging
 from pathlib import Path
@@ -303,3 +304,54 @@ def test_the_integer_search_keeps_an_attack_that_nearest_rounding_loses() -> Non
     q = Quantised(x, model.logits(x))
     q.update(model, grid, x, x + 0.4, y, None, 0.5, "linf")  # half a step of budget: nothing storable changes
     assert torch.equal(q.x, x)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "apgd", "square"])
+def test_a_masked_budget_leaves_every_pixel_outside_the_mask_alone(name: str) -> None:
+    from medrobust.attacks.registry import build_attack
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 16, 16) * 2000 - 1000  # HU: about half of it air below -500
+    model = ModelAdapter(SmallCNN(1, 2, width=4), "binary", num_outputs=2, bounds=(-1024.0, 3071.0))
+    mask = (x > -500).float()
+    attack = build_attack(name, **({"queries": 30} if name == "square" else {"steps": 5} if name != "fgsm" else {}))
+    out = attack.run(model, x, torch.tensor([0, 1, 0, 1]), 20.0 * mask, seed=0)
+    delta = out.x_adv - x
+    assert float(delta[mask == 0].abs().max()) == 0.0  # the contract: no change outside the mask
+    assert float(delta.abs().max()) <= 20.0 + 1e-4 and float(delta[mask == 1].abs().max()) > 0
+
+
+@pytest.mark.parametrize("schedule", ["ascending", "parallel"])
+def test_a_body_mask_keeps_the_air_of_every_written_file_unchanged(tmp_path: Path, schedule: str) -> None:
+    folder = ct_folder(tmp_path / "ct", 4, bits=12)
+    data = dicom(
+        folder, folder / "labels.csv", window="lung", size=32, label_names=["a", "b"], space="file", mask="body"
+    )
+    torch.manual_seed(0)
+    model = ModelAdapter(
+        SmallCNN(1, 2, width=4), "binary", num_outputs=2, bounds=data.info.bounds, stages=data.info.stages
+    )
+    adv = tmp_path / "adv"
+    results = medrobust.evaluate(
+        model, data, ["fgsm", "pgd"], eps=[0, 10, 40], bootstrap=0, schedule=schedule, write_adversarial=adv
+    )
+    assert results.manifest["data"]["extra"]["mask"] == "body"
+    for label in ("fgsm-linf+quantised", "pgd-linf+quantised"):
+        for row in csv.DictReader((adv / label / "40" / "index.csv").open()):
+            sample = int(results.clean.set_index("sample_id").loc[row["sample_id"], "sample"])
+            before = pydicom.dcmread(folder / f"ct{sample}.dcm").pixel_array.astype(int)
+            after = pydicom.dcmread(adv / label / "40" / row["file"]).pixel_array.astype(int)
+            air = before - 1024 <= -500
+            assert (after[air] == before[air]).all() and np.abs(after - before).max() <= 40
+
+
+def test_a_mask_is_refused_where_it_cannot_hold(tmp_path: Path) -> None:
+    folder = ct_folder(tmp_path / "ct", 2)
+    with pytest.raises(ConfigError, match="mask needs space=file"):
+        dicom(folder, folder / "labels.csv", window="lung", mask="body")
+    with pytest.raises(ConfigError, match="'body' or a threshold"):
+        dicom(folder, folder / "labels.csv", window="lung", space="file", mask="lungs")
+    data = dicom(folder, folder / "labels.csv", window="lung", space="file", mask=-400, label_names=["a", "b"])
+    net = SmallCNN(1, 2, width=4)
+    with pytest.raises(ConfigError, match="L-inf budgets only"):
+        medrobust.evaluate(net, data, [{"name": "pgd", "norm": "l2", "steps": 2}], eps=[0, 10], bootstrap=0)

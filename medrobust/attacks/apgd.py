@@ -209,7 +209,7 @@ class APGD(IterativeAttack):
                 s["reduced"] = halve
                 s["best_at_check"] = s["best_loss"].clone()
                 s["increases"] = torch.zeros_like(s["increases"])
-                s["step"] = torch.where(halve.reshape(s["step"].shape), s["step"] / 2, s["step"])
+                s["step"] = torch.where(halve.reshape(-1, *([1] * (s["step"].ndim - 1))), s["step"] / 2, s["step"])
                 s["xa"] = _where(halve, s["best_x"], s["xa"])
                 s["grad"] = _where(halve, s["best_grad"], s["grad"])
             if self.early_stop and (i + 1) % every == 0 and i + 1 < self.steps:

@@ -13,8 +13,14 @@ _TINY = 1e-12
 
 
 def per_sample(eps: float | Tensor, x: Tensor) -> Tensor:
-    """Budget(s) as a tensor of shape (N, 1, ..., 1) on ``x``'s device and dtype."""
+    """Budget(s) as a tensor of shape (N, 1, ..., 1) on ``x``'s device and dtype.
+
+    A budget of ``x``'s own shape is an element-wise L-inf budget (a region mask times eps:
+    zero outside the region) and is returned as it is.
+    """
     e = torch.as_tensor(eps, dtype=x.dtype, device=x.device)
+    if e.shape == x.shape and x.ndim > 1:
+        return e
     if e.ndim == 0:
         e = e.expand(x.shape[0])
     if e.shape != (x.shape[0],):

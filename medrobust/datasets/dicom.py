@@ -28,7 +28,7 @@ from torch import Tensor
 from medrobust.datasets.csv_labels import read_labels
 from medrobust.datasets.dicom_pixels import decode_pixels
 from medrobust.datasets.dicom_space import file_space_of
-from medrobust.datasets.file_space import SPACES, Grid, Stage
+from medrobust.datasets.file_space import SPACES, Grid, Stage, body_mask
 from medrobust.datasets.files import Entry, FileDataset
 from medrobust.datasets.identifiers import identifying_value, is_clinical, normalize_column
 from medrobust.datasets.policy import BadFiles, Confinement
@@ -60,6 +60,7 @@ def dicom(
     cache_bytes: int | None = None,
     allow_outside_root: bool = False,
     space: str = "model",
+    mask: str | float | None = None,
 ) -> FileDataset:
     """DICOM data under ``root`` labelled by the CSV ``labels``.
 
@@ -73,6 +74,7 @@ def dicom(
     ``space``: ``model`` (default: attacks see the windowed, resized image) or ``file`` (attacks
     see the stored values in physical units at native resolution, bounded by what the file can
     store; the window and resize move into the model, see :mod:`medrobust.datasets.file_space`).
+    ``mask`` (file space): ``body`` or a threshold in physical units; attacks change only pixels above it.
     """
     if space not in SPACES:
         raise ConfigError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
@@ -153,9 +155,11 @@ def dicom(
             "size": size,
             "key": kind,
             "space": space,
+            "mask": mask,
         },
         stages=stages,
         grid=grid,
+        region=body_mask(mask, space),
     )
 
 

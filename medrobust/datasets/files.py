@@ -23,7 +23,7 @@ from torch import Tensor
 
 from medrobust.datasets.base import DataInfo, MedicalDataset, Sample
 from medrobust.datasets.csv_labels import LabelSpec
-from medrobust.datasets.file_space import Grid, Stage
+from medrobust.datasets.file_space import BodyMask, Grid, Stage
 from medrobust.datasets.policy import BadFiles
 from medrobust.datasets.transforms import resize
 from medrobust.errors import ConfigError, DataError
@@ -68,6 +68,7 @@ class FileDataset(MedicalDataset):
         settings: Mapping[str, Any] | None = None,
         stages: tuple[Stage, ...] = (),
         grid: Grid | None = None,
+        region: BodyMask | None = None,
     ) -> None:
         self.skipped = bad.skipped
         self._size = size
@@ -136,6 +137,7 @@ class FileDataset(MedicalDataset):
             extra={"shape": list(shape or ()), "skipped": len(self.skipped), **dict(settings or {})},
             stages=stages,
             grid=grid,
+            region=region,
         )
 
     def _read(self, entry: Entry) -> tuple[Tensor, dict[str, str]]:

@@ -18,7 +18,7 @@ import numpy as np
 from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
-from medrobust.datasets.file_space import SPACES, Grid, Stage
+from medrobust.datasets.file_space import SPACES, Grid, Stage, body_mask
 from medrobust.datasets.files import Entry, FileDataset
 from medrobust.datasets.nifti_space import nifti_file_space
 from medrobust.datasets.policy import BadFiles, Confinement
@@ -44,6 +44,7 @@ def nifti(
     cache_bytes: int | None = None,
     allow_outside_root: bool = False,
     space: str = "model",
+    mask: str | float | None = None,
 ) -> FileDataset:
     """3D volumes under ``root`` named by the ``file`` column of the labels CSV ``labels``.
 
@@ -51,7 +52,8 @@ def nifti(
     or ``raw`` (physical units clipped to ``bounds``). ``volume`` picks one volume of a 4D file.
     Files are streamed (``cache``/``cache_bytes`` keep some decoded) and must lie under ``root``
     unless ``allow_outside_root``. ``space="file"``: the stored values in physical units at native
-    resolution, bounded by the datatype's range (see :mod:`medrobust.datasets.nifti_space`).
+    resolution, bounded by the datatype's range (see :mod:`medrobust.datasets.nifti_space`);
+    ``mask`` (file space): ``body`` or a threshold in physical units, attacks change only pixels above it.
     """
     if space not in SPACES:
         raise ConfigError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
@@ -107,9 +109,11 @@ def nifti(
             "volume": volume,
             "canonical": canonical,
             "space": space,
+            "mask": mask,
         },
         stages=stages,
         grid=grid,
+        region=body_mask(mask, space),
     )
 
 

@@ -26,7 +26,7 @@ from medrobust.engine.probes import PROBE_SIZE, probe_model
 from medrobust.engine.progress import sweep_progress
 from medrobust.engine.spec import AttackSpec, RunSpec
 from medrobust.engine.state import STATE, RunState, folder_lock
-from medrobust.engine.sweep import sweep_batch
+from medrobust.engine.sweep import FileSpaceRun, sweep_batch
 from medrobust.engine.trust import run_checks, trust_context
 from medrobust.models.adapter import ModelAdapter
 from medrobust.results.gallery import GALLERY_SIZE, Gallery
@@ -199,8 +199,7 @@ def execute(
                 options=run.spec,
                 passes=passes,
                 on_step=bar.step,
-                grid=run.data.info.grid,
-                on_storable=None if writer is None else partial(writer.write_at, index),
+                file_space=file_space(run, writer, index),
             )
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
                 gallery = Gallery.from_examples(index, out.examples)
@@ -216,6 +215,14 @@ def execute(
                 state.record(folder, b, out.clean, out.attacks)
             bar.batch_done()
     return gallery, probes
+
+
+def file_space(run: Plan, writer: AdversarialWriter | None, index: np.ndarray) -> FileSpaceRun | None:
+    """A file-space batch's grid, region and writer; ``None`` for model-space data."""
+    info = run.data.info
+    if info.grid is None:
+        return None
+    return FileSpaceRun(info.grid, info.region, None if writer is None else partial(writer.write_at, index))
 
 
 def random_passes(run: Plan, probes: dict[str, Any]) -> int | None:

@@ -122,6 +122,7 @@ def plan_run(
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
     _check_grid_step(budgets, data.info.grid)
+    _check_region(attacks, data)
     spec = _sized(spec, adapter, budgets)  # the record (and the run key) holds the batch size used
     t0 = time.perf_counter()
     fp, data_fp = adapter.model_fingerprint(), data.fingerprint()
@@ -206,6 +207,15 @@ def _check_grid_step(budgets: list[Budget], grid: Grid | None) -> None:
             ", ".join(small),
             grid.step,
         )
+
+
+def _check_region(attacks: list[Attack], data: MedicalDataset) -> None:
+    """A region mask is an element-wise L-inf budget: attacks of another norm cannot keep to it."""
+    if data.info.region is None:
+        return
+    other = [a.label for a in attacks if a.norm != "linf"]
+    if other:
+        raise ConfigError(f"a mask restricts L-inf budgets only; {', '.join(other)} use another norm")
 
 
 def build(spec: AttackSpec) -> Attack:

@@ -31,7 +31,7 @@ class Quantised:
         held_x: Tensor,
         y: Tensor,
         target: Tensor | None,
-        eps: float,
+        eps: float | Tensor,
         norm: str,
     ) -> None:
         """Move the held examples at ``eps`` onto the grid; keep the old one where it already broke the model."""

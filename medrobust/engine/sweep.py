@@ -36,7 +36,7 @@ from medrobust.engine.rows import attack_columns, attack_frame, clean_frame
 from medrobust.engine.spec import SweepOptions
 from medrobust.models.adapter import ModelAdapter
 
-__all__ = ["BatchRows", "SweepOptions", "autocast", "sweep_batch", "weights_layout"]
+__all__ = ["BatchRows", "FileSpaceRun", "SweepOptions", "autocast", "sweep_batch", "weights_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,17 @@ def weights_layout(model: ModelAdapter, options: SweepOptions, spatial_dims: int
         yield
     finally:
         model.model.to(memory_format=torch.contiguous_format)
+
+
+@dataclass(frozen=True)
+class FileSpaceRun:
+    """What file-space data add to a batch: the stored-value grid (each attack's ``+quantised`` curve),
+    a region mask (``x_adv - x`` zero outside it: L-inf budgets become element-wise), and a receiver
+    ``on_storable(label, budget label, examples)`` of the storable examples at each non-zero budget."""
+
+    grid: Grid
+    region: Callable[[Tensor], Tensor] | None = None
+    on_storable: Callable[[str, str, Tensor], None] | None = None
 
 
 @dataclass
@@ -98,20 +109,31 @@ def sweep_batch(
     options: SweepOptions | None = None,
     passes: int | None = None,
     on_step: Callable[[str, str], None] | None = None,
-    grid: Grid | None = None,
-    on_storable: Callable[[str, str, Tensor], None] | None = None,
+    file_space: FileSpaceRun | None = None,
 ) -> BatchRows:
     """Run every attack over every budget on one batch; return its rows (and ``keep`` examples).
 
     ``passes``: the model is random; judge every example by that many fresh passes.
     ``on_step(attack label, budget label)`` is called after each attack and budget (progress; no host sync).
-    ``grid``: file-space data; each attack also gets a ``+quantised`` curve, its examples rounded onto the grid,
-    and ``on_storable(label, budget label, examples)`` receives them at every non-zero budget (to write them).
+    ``file_space``: the data are file-space (see :class:`FileSpaceRun`).
     """
     opts = options or SweepOptions()
     with weights_layout(model, opts, x.ndim - 2):
         return _sweep_batch(
-            model, x, y, meta, index, ids, attacks, budgets, seed, keep, opts, passes, on_step, grid, on_storable
+            model,
+            x,
+            y,
+            meta,
+            index,
+            ids,
+            attacks,
+            budgets,
+            seed,
+            keep,
+            opts,
+            passes,
+            on_step,
+            file_space,
         )
 
 
@@ -129,10 +151,13 @@ def _sweep_batch(
     opts: SweepOptions,
     passes: int | None,
     on_step: Callable[[str, str], None] | None = None,
-    grid: Grid | None = None,
-    on_storable: Callable[[str, str, Tensor], None] | None = None,
+    file_space: FileSpaceRun | None = None,
 ) -> BatchRows:
     head = model.head
+    grid = file_space.grid if file_space is not None else None
+    on_storable = file_space.on_storable if file_space is not None else None
+    region = file_space.region if file_space is not None else None
+    mask = region(x.to(model.device).float()) if region is not None else None
     x = x.to(model.device, non_blocking=True).float()
     if opts.channels_last and x.ndim in (4, 5):
         x = x.contiguous(memory_format=_memory_format(x.ndim))
@@ -175,7 +200,16 @@ def _sweep_batch(
                         if ahead is None:
                             with _seeded(model, passes, _seed(seed, index, a_i, b_i, stream=2)):
                                 ahead = _Ahead.run(
-                                    model, attack, x, labels, todo, budgets, b_i, _seed(seed, index, a_i, b_i), opts
+                                    model,
+                                    attack,
+                                    x,
+                                    labels,
+                                    todo,
+                                    budgets,
+                                    b_i,
+                                    _seed(seed, index, a_i, b_i),
+                                    opts,
+                                    mask,
                                 )
                         adv_x, adv_logits = ahead.at(b_i, todo)
                     else:
@@ -185,7 +219,7 @@ def _sweep_batch(
                                 model,
                                 x[todo],
                                 labels[todo],
-                                budget.value,
+                                budget.value if mask is None else budget.value * mask[todo],
                                 seed=_seed(seed, index, a_i, b_i),
                                 **extra,
                             )
@@ -208,7 +242,8 @@ def _sweep_batch(
             blocks.append((attack.label, budget.value, budget.label, cols))
             if quantised is not None and grid is not None:
                 with autocast(opts, model.device):
-                    quantised.update(model, grid, x, held_x, y, target, budget.value, attack.norm)
+                    e_q = budget.value if mask is None else budget.value * mask
+                    quantised.update(model, grid, x, held_x, y, target, e_q, attack.norm)
                 q_cols = attack_columns(head, x, quantised.x, y, quantised.logits)
                 q_cols.update(perceptibility(x, quantised.x, model.preprocess.stages, model.bounds))
                 blocks.append((attack.label + QUANTISED, budget.value, budget.label, q_cols))
@@ -248,14 +283,18 @@ class _Ahead:
         first: int,
         seed: int,
         opts: SweepOptions,
+        mask: Tensor | None = None,
     ) -> _Ahead:
         rest = budgets[first:]
         m = samples.numel()
         values = torch.tensor([b.value for b in rest], device=x.device, dtype=x.dtype)
         xs = x[samples].repeat(len(rest), *([1] * (x.ndim - 1)))
         ys = labels[samples].repeat(len(rest), *([1] * (labels.ndim - 1)))
+        eps: Tensor = values.repeat_interleave(m)
+        if mask is not None:  # element-wise budgets: eps inside the region, 0 outside
+            eps = eps.reshape(-1, *([1] * (x.ndim - 1))) * mask[samples].repeat(len(rest), *([1] * (x.ndim - 1)))
         with autocast(opts, model.device):
-            out = attack.run(model, xs, ys, values.repeat_interleave(m), seed=seed)
+            out = attack.run(model, xs, ys, eps, seed=seed)
         return cls(samples, first, out.x_adv, out.logits)
 
     def at(self, budget_index: int, todo: Tensor) -> tuple[Tensor, Tensor]:
