@@ -99,3 +99,68 @@ def test_compressed_and_big_endian_sources_are_written_uncompressed(tmp_path: Pa
     assert np.array_equal(copy.pixel_array.astype(np.int64), original.pixel_array.astype(np.int64) + 3)
     assert copy.PatientName == original.PatientName and copy.StudyInstanceUID == original.StudyInstanceUID
     assert copy.SeriesInstanceUID != original.SeriesInstanceUID
+
+
+def test_nifti_copies_keep_the_grid_axes_and_reread_to_the_reported_predictions(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from medrobust.datasets.nifti import nifti
+    from medrobust.models.small_cnn import SmallCNN
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(4):
+        nib.save(
+            nib.Nifti1Image(rng.integers(-300, 900, (9, 10, 8)).astype(np.int16), np.diag([-1.0, 1, 1, 1])),
+            tmp_path / f"v{i}.nii",
+        )
+        raw = bytearray((tmp_path / f"v{i}.nii").read_bytes())
+        raw[112:120] = np.array([2.0, -10.0], dtype="<f4").tobytes()  # scl_slope 2, scl_inter -10
+        (tmp_path / f"v{i}.nii").write_bytes(bytes(raw))
+        lines.append(f"v{i}.nii,{i % 2}")
+    (tmp_path / "labels.csv").write_text("file,label\n" + "\n".join(lines) + "\n")
+    kw = {"window": [300, 1200], "label_names": ["a", "b"], "space": "file"}
+    data = nifti(tmp_path, tmp_path / "labels.csv", **kw)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    model = ModelAdapter(
+        SmallCNN(1, 2, width=4, spatial_dims=3),
+        "binary",
+        num_outputs=2,
+        bounds=data.info.bounds,
+        stages=data.info.stages,
+    )
+    adv = tmp_path / "adv"
+    results = medrobust.evaluate(model, data, ["fgsm"], eps=[0, 8], bootstrap=0, write_adversarial=adv)
+    folder = adv / "fgsm-linf+quantised" / "8"
+    index = list(csv.DictReader((folder / "index.csv").open()))
+    for r in index:
+        copy, source = (
+            nib.load(folder / r["file"]),
+            nib.load(tmp_path / f"v{results.clean.set_index('sample_id').loc[r['sample_id'], 'sample']}.nii"),
+        )
+        assert (copy.dataobj.slope, copy.dataobj.inter) == (2.0, -10.0) and np.allclose(copy.affine, source.affine)
+        change = np.asarray(copy.get_fdata()) - np.asarray(source.get_fdata())
+        assert np.abs(change).max() <= 8 and np.allclose(change % 2, 0)  # whole stored steps of 2, inside the budget
+    reread = nifti(folder, folder / "index.csv", **kw)  # type: ignore[arg-type]
+    preds = model.head.predict(model.logits(torch.stack([reread[i][0] for i in range(len(reread))]))).tolist()
+    sample_of = dict(zip(results.clean["sample_id"], results.clean["sample"], strict=True))
+    rows = results.rows[(results.rows["attack"] == "fgsm-linf+quantised") & (results.rows["eps"] == 8)]
+    reported = dict(zip(rows["sample"], rows["pred"], strict=True))
+    assert preds == [int(reported[sample_of[r["sample_id"]]]) for r in index]
+
+
+def test_a_series_is_written_slice_by_slice_in_the_loaders_order(tmp_path: Path) -> None:
+    from tests.test_data_dicom import write_series
+
+    (tmp_path / "s").mkdir()
+    uid = write_series(tmp_path / "s", [2, 0, 3, 1])  # files in shuffled order; slice k holds 100 k stored
+    (tmp_path / "l.csv").write_text(f"SeriesInstanceUID,label\n{uid},1\n")
+    data = dicom(tmp_path / "s", tmp_path / "l.csv", window="raw", label_names=["a", "b"], space="file")
+    assert data.info.stages == () and data[0][0].shape == (1, 4, 128, 128)
+    volume = data[0][0].clone()
+    volume[0, 3] += 7  # edit only the last slice along the series' normal
+    written = write_copies(data.entries[0].load.paths, volume, data.info.grid, tmp_path / "out", "t@7", "test")
+    values = {int(pydicom.dcmread(p).pixel_array.mean()) for p in written}
+    assert values == {0, 100, 200, 307}  # the edit landed in the slice the loader put last
+    series = {pydicom.dcmread(p).SeriesInstanceUID for p in written}
+    assert len(series) == 1 and series != {uid}  # one new series for the copies
