@@ -349,9 +349,46 @@ def test_a_mask_is_refused_where_it_cannot_hold(tmp_path: Path) -> None:
     folder = ct_folder(tmp_path / "ct", 2)
     with pytest.raises(ConfigError, match="mask needs space=file"):
         dicom(folder, folder / "labels.csv", window="lung", mask="body")
-    with pytest.raises(ConfigError, match="'body' or a threshold"):
+    with pytest.raises(ConfigError, match="'body', a threshold in physical units or a folder"):
         dicom(folder, folder / "labels.csv", window="lung", space="file", mask="lungs")
     data = dicom(folder, folder / "labels.csv", window="lung", space="file", mask=-400, label_names=["a", "b"])
     net = SmallCNN(1, 2, width=4)
     with pytest.raises(ConfigError, match="L-inf budgets only"):
         medrobust.evaluate(net, data, [{"name": "pgd", "norm": "l2", "steps": 2}], eps=[0, 10], bootstrap=0)
+
+
+def test_a_mask_folder_limits_each_sample_to_its_own_mask(tmp_path: Path) -> None:
+    folder = ct_folder(tmp_path / "ct", 2, bits=12)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(2):
+        ds = pydicom.dcmread(folder / f"ct{i}.dcm")
+        region = np.zeros((128, 128), np.uint16)
+        region[40:60, 30 + 20 * i : 60 + 20 * i] = 1  # a "lesion" box, one per slice
+        ds.PixelData = region.tobytes()
+        ds.save_as(masks / f"ct{i}.dcm")
+    kw = {"window": "lung", "label_names": ["a", "b"], "space": "file"}
+    data = dicom(folder, folder / "labels.csv", mask=str(masks), **kw)  # type: ignore[arg-type]
+    assert data.info.region is not None and data.info.extra["mask"] == "folder"  # no path in the manifest
+    plain = dicom(folder, folder / "labels.csv", **kw)  # type: ignore[arg-type]
+    assert data.fingerprint() != plain.fingerprint()  # another mask is another run
+    torch.manual_seed(0)
+    model = ModelAdapter(
+        SmallCNN(1, 2, width=4), "binary", num_outputs=2, bounds=data.info.bounds, stages=data.info.stages
+    )
+    adv = tmp_path / "adv"
+    results = medrobust.evaluate(model, data, ["pgd"], eps=[0, 30], bootstrap=0, write_adversarial=adv)
+    for row in csv.DictReader((adv / "pgd-linf+quantised" / "30" / "index.csv").open()):
+        i = int(results.clean.set_index("sample_id").loc[row["sample_id"], "sample"])
+        change = pydicom.dcmread(adv / "pgd-linf+quantised" / "30" / row["file"]).pixel_array.astype(int)
+        change -= pydicom.dcmread(folder / f"ct{i}.dcm").pixel_array.astype(int)
+        inside = np.zeros((128, 128), bool)
+        inside[40:60, 30 + 20 * i : 60 + 20 * i] = True
+        assert not change[~inside].any() and np.abs(change).max() <= 30
+    small = tmp_path / "small"
+    small.mkdir()
+    for i in range(2):
+        ds = pydicom.dcmread(shipped("MR_small.dcm"))  # 64 x 64: not the CT's 128 x 128
+        ds.save_as(small / f"ct{i}.dcm")
+    with pytest.raises(DataError, match="mask of shape"):
+        dicom(folder, folder / "labels.csv", mask=str(small), **kw)  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from medrobust.datasets.file_space import BodyMask, Grid, Stage
+from medrobust.datasets.file_space import Grid, Stage
+from medrobust.datasets.masks import Region
 from medrobust.errors import DataError
 from medrobust.heads import HeadKind
 
@@ -42,7 +43,7 @@ class DataInfo:
     """What the model's preprocessing must do before the network (file space: the window and resize)."""
     grid: Grid | None = None
     """The stored-value grid of file-space data: adversarial images are also rounded onto it."""
-    region: BodyMask | None = None
+    region: Region | None = None
     """File space: where attacks may change pixels (``x_adv - x`` is zero elsewhere)."""
 
     def __post_init__(self) -> None:

@@ -13,9 +13,9 @@ Files are read only under ``root`` (see :mod:`medrobust.datasets.policy`).
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +28,16 @@ from torch import Tensor
 from medrobust.datasets.csv_labels import read_labels
 from medrobust.datasets.dicom_pixels import decode_pixels
 from medrobust.datasets.dicom_space import file_space_of
-from medrobust.datasets.file_space import SPACES, Grid, Stage, body_mask
+from medrobust.datasets.file_space import SPACES, Grid, Stage
 from medrobust.datasets.files import Entry, FileDataset
 from medrobust.datasets.identifiers import identifying_value, is_clinical, normalize_column
+from medrobust.datasets.masks import Region, region_of
 from medrobust.datasets.policy import BadFiles, Confinement
-from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity, to_unit
+from medrobust.datasets.transforms import FILE_VALUES, Intensity, as_tensor, parse_intensity, to_unit
 from medrobust.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-FILE_VALUES = Intensity("raw", bounds=(-math.inf, math.inf), name="file")
-"""File space reads physical values as they are; the grid's range bounds them."""
 
 KEY_COLUMNS = ("file", "SOPInstanceUID", "SeriesInstanceUID")
 
@@ -137,7 +136,7 @@ def dicom(
         grid, stages = file_space_of([e.load.paths for e in entries], intensity, size)  # type: ignore[attr-defined]
         bounds_, size = grid.bounds, None
         units = f"physical units (modality LUT applied) at native resolution, stored on the grid {grid.describe()}"
-    return FileDataset(
+    data = FileDataset(
         entries,
         name=f"dicom:{base.name}",
         spec=table.spec,
@@ -155,12 +154,37 @@ def dicom(
             "size": size,
             "key": kind,
             "space": space,
-            "mask": mask,
+            "mask": mask if mask is None or not Path(str(mask)).expanduser().is_dir() else "folder",
         },
         stages=stages,
         grid=grid,
-        region=body_mask(mask, space),
     )
+    data.restrict(_region(data, mask, space))  # a mask folder is the user's own, named explicitly
+    return data
+
+
+def _region(data: FileDataset, mask: str | float | None, space: str) -> Region | None:
+    """The data's region mask; a mask folder holds a mask file under each image file's own name."""
+    folder = Path(str(mask)).expanduser() if isinstance(mask, str) else None
+    if folder is None or not folder.is_dir():
+        return region_of(mask, space)
+    if any(not e.key.startswith("file:") for e in data.entries):
+        raise ConfigError("a mask folder needs rows naming files (one mask file per image file)")
+    images = [(e.source, data[i][0]) for i, e in enumerate(data.entries)]
+    loads = []
+    for e in data.entries:
+        path = folder / e.key.removeprefix("file:")
+        if not path.is_file():
+            raise DataError(str(path), f"no mask for {e.key.removeprefix('file:')!r} in the mask folder")
+        loads.append((str(path), partial(_stored_values, path)))
+    return region_of(mask, space, images, loads)
+
+
+def _stored_values(path: Path) -> tuple[Tensor, dict[str, str]]:
+    """A mask file's stored values (no modality LUT: 0 is outside), shaped as the loader shapes images."""
+    _, frames = read_dicom(path)
+    image = frames[None].astype(np.float32)
+    return as_tensor(image[:, 0] if image.shape[1] == 1 else image), {}
 
 
 def read_dicom(path: Path) -> tuple[Dataset, np.ndarray]:

@@ -17,7 +17,7 @@ import torch
 from pydicom.dataset import Dataset
 from torch import Tensor
 
-from medrobust.errors import ConfigError, DataError
+from medrobust.errors import DataError
 
 SPACES = ("model", "file")
 """``model``: the loader windows and resizes (attacks see [0, 1] model inputs); ``file``: stored values."""
@@ -48,40 +48,6 @@ class Resize:
 
 
 Stage = Window | Resize
-
-
-@dataclass(frozen=True)
-class BodyMask:
-    """Perturb only the body: pixels denser than ``threshold`` in physical units (air is about -1000 HU).
-
-    An edit in the air around the patient is trivially visible; with a mask the attack contract
-    becomes "``x_adv - x`` is zero outside the mask" (an element-wise L-inf budget).
-    """
-
-    threshold: float = -500.0
-
-    def __call__(self, x: Tensor) -> Tensor:
-        """1 inside the body, 0 outside, in ``x``'s shape and dtype."""
-        return (x > self.threshold).to(x.dtype)
-
-    def describe(self) -> dict[str, object]:
-        """Plain description for the manifest."""
-        return {"mask": "body", "threshold": self.threshold}
-
-
-def body_mask(mask: str | float | None, space: str) -> BodyMask | None:
-    """``mask``: ``body`` (air below -500 HU left alone), a threshold in physical units, or none."""
-    if mask is None:
-        return None
-    if space != "file":
-        raise ConfigError("mask needs space=file: its threshold is in the files' physical units")
-    if isinstance(mask, str):
-        if mask.strip().lower() != "body":
-            raise ConfigError(f"mask must be 'body' or a threshold in physical units, got {mask!r}")
-        return BodyMask()
-    if isinstance(mask, bool) or not isinstance(mask, int | float):
-        raise ConfigError(f"mask must be 'body' or a threshold in physical units, got {mask!r}")
-    return BodyMask(float(mask))
 
 
 QUANTISED = "+quantised"

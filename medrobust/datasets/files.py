@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,8 @@ from torch import Tensor
 
 from medrobust.datasets.base import DataInfo, MedicalDataset, Sample
 from medrobust.datasets.csv_labels import LabelSpec
-from medrobust.datasets.file_space import BodyMask, Grid, Stage
+from medrobust.datasets.file_space import Grid, Stage
+from medrobust.datasets.masks import Region
 from medrobust.datasets.policy import BadFiles
 from medrobust.datasets.transforms import resize
 from medrobust.errors import ConfigError, DataError
@@ -68,7 +69,6 @@ class FileDataset(MedicalDataset):
         settings: Mapping[str, Any] | None = None,
         stages: tuple[Stage, ...] = (),
         grid: Grid | None = None,
-        region: BodyMask | None = None,
     ) -> None:
         self.skipped = bad.skipped
         self._size = size
@@ -137,7 +137,6 @@ class FileDataset(MedicalDataset):
             extra={"shape": list(shape or ()), "skipped": len(self.skipped), **dict(settings or {})},
             stages=stages,
             grid=grid,
-            region=region,
         )
 
     def _read(self, entry: Entry) -> tuple[Tensor, dict[str, str]]:
@@ -153,6 +152,13 @@ class FileDataset(MedicalDataset):
                 f"values span [{float(image.min()):.4g}, {float(image.max()):.4g}], outside the bounds {self._bounds}",
             )
         return image.contiguous(), header
+
+    def restrict(self, region: Region | None) -> None:
+        """Attach a file-space region mask; its content joins the fingerprint, so another mask is another run."""
+        if region is None:
+            return
+        self.info = replace(self.info, region=region)
+        self._fingerprint = hashlib.sha256((self._fingerprint + region.digest()).encode()).hexdigest()
 
     def __len__(self) -> int:
         return len(self.entries)

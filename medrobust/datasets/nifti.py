@@ -8,7 +8,6 @@ request. Volumes come out as ``(1, X, Y, Z)``, MONAI's channel-first order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ import numpy as np
 from torch import Tensor
 
 from medrobust.datasets.csv_labels import read_labels
-from medrobust.datasets.file_space import SPACES, Grid, Stage, body_mask
+from medrobust.datasets.file_space import SPACES, Grid, Stage
 from medrobust.datasets.files import Entry, FileDataset
+from medrobust.datasets.masks import Region, region_of
 from medrobust.datasets.nifti_space import nifti_file_space
 from medrobust.datasets.policy import BadFiles, Confinement
-from medrobust.datasets.transforms import Intensity, as_tensor, parse_intensity
+from medrobust.datasets.transforms import FILE_VALUES, Intensity, as_tensor, parse_intensity
 from medrobust.errors import ConfigError, DataError
 
 
@@ -63,7 +63,7 @@ def nifti(
     if not base.is_dir():
         raise DataError(str(base), "NIfTI folder not found")
     intensity = parse_intensity(window, bounds, default="minmax")
-    loaded = Intensity("raw", bounds=(-math.inf, math.inf), name="file") if space == "file" else intensity
+    loaded = FILE_VALUES if space == "file" else intensity
     bad = BadFiles(on_error)
     confine = Confinement(base, allow_outside_root=allow_outside_root)
     table = read_labels(
@@ -91,7 +91,7 @@ def nifti(
         grid, stages = nifti_file_space([e.load.path for e in entries], intensity, size)  # type: ignore[attr-defined]
         bounds_, size = grid.bounds, None
         units = f"physical units (scl_slope/scl_inter applied) at native resolution, on the grid {grid.describe()}"
-    return FileDataset(
+    data = FileDataset(
         entries,
         name=f"nifti:{base.name}",
         spec=table.spec,
@@ -109,12 +109,30 @@ def nifti(
             "volume": volume,
             "canonical": canonical,
             "space": space,
-            "mask": mask,
+            "mask": mask if mask is None or not Path(str(mask)).expanduser().is_dir() else "folder",
         },
         stages=stages,
         grid=grid,
-        region=body_mask(mask, space),
     )
+    data.restrict(_region(data, mask, space))  # a mask folder is the user's own, named explicitly
+    return data
+
+
+def _region(data: FileDataset, mask: str | float | None, space: str) -> Region | None:
+    """The data's region mask; a mask folder holds a mask volume under each image file's own name."""
+    folder = Path(str(mask)).expanduser() if isinstance(mask, str) else None
+    if folder is None or not folder.is_dir():
+        return region_of(mask, space)
+    images = [(e.source, data[i][0]) for i, e in enumerate(data.entries)]
+    loads = []
+    for e in data.entries:
+        path = folder / e.key
+        if not path.is_file():
+            raise DataError(str(path), f"no mask for {e.key!r} in the mask folder")
+        source = e.load
+        assert isinstance(source, _Load)
+        loads.append((str(path), _Load(path, FILE_VALUES, source.volume, source.canonical)))
+    return region_of(mask, space, images, loads)
 
 
 class _Load:

@@ -7,6 +7,7 @@ function; ``raw`` keeps physical units, clipped to declared bounds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,10 @@ class Intensity:
             lo, hi = np.percentile(x, [0.5, 99.5])
             return to_unit(x, float(lo), float(hi))
         return to_unit(x, float(x.min()), float(x.max()))
+
+
+FILE_VALUES = Intensity("raw", bounds=(-math.inf, math.inf), name="file")
+"""File space reads physical values as they are; the files' stored-value grid bounds them."""
 
 
 def parse_intensity(

@@ -75,7 +75,7 @@ class FileSpaceRun:
     ``on_storable(label, budget label, examples)`` of the storable examples at each non-zero budget."""
 
     grid: Grid
-    region: Callable[[Tensor], Tensor] | None = None
+    region: Callable[[Tensor, np.ndarray], Tensor] | None = None
     on_storable: Callable[[str, str, Tensor], None] | None = None
 
 
@@ -157,7 +157,7 @@ def _sweep_batch(
     grid = file_space.grid if file_space is not None else None
     on_storable = file_space.on_storable if file_space is not None else None
     region = file_space.region if file_space is not None else None
-    mask = region(x.to(model.device).float()) if region is not None else None
+    mask = region(x.to(model.device).float(), index) if region is not None else None
     x = x.to(model.device, non_blocking=True).float()
     if opts.channels_last and x.ndim in (4, 5):
         x = x.contiguous(memory_format=_memory_format(x.ndim))
