@@ -7,6 +7,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import highdicom
 import numpy as np
 import pydicom
 import pytest
@@ -62,6 +63,7 @@ def test_written_copies_reread_to_the_reported_quantised_predictions(tmp_path: P
                 warnings.simplefilter("error")  # a written file reads without a single pydicom warning
                 ds = pydicom.dcmread(folder / r["file"])
                 assert ds.pixel_array.size == 128 * 128
+                assert highdicom.imread(folder / r["file"]).get_frame(1).shape == (128, 128)  # and so does highdicom
             assert ds.pixel_array.dtype.kind in "iu" and ds.pixel_array.min() >= 0 and ds.pixel_array.max() <= 4095
             assert ds.ImageType[0] == "DERIVED" and "medrobust" in ds.DerivationDescription
             assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
