@@ -236,7 +236,7 @@ def _sweep_batch(
                 warm = True
             cols = attack_columns(head, x, held_x, y, held_logits)
             if grid is not None:  # file space: how visible the edit is
-                cols.update(perceptibility(x, held_x, model.preprocess.stages, model.bounds))
+                cols.update(perceptibility(x, held_x, model.preprocess.stages, model.bounds, similarity=False))
             if held_eval is not None:
                 cols.update({k: v.clone() for k, v in held_eval.columns().items()})
             blocks.append((attack.label, budget.value, budget.label, cols))
