@@ -29,6 +29,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns 
 
 MR_VARIANTS = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_padded.dcm"]
 SHIPPED = ["CT_small.dcm", *MR_VARIANTS, "rtdose.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_jpeg_ls_lossless.dcm"]
+SHIPPED.append("SC_rgb_jpeg_gdcm.dcm")  # JPEG Lossless (process 14): only pylibjpeg-libjpeg or GDCM decode it
+NO_DECODER = "SC_rgb_jpeg_gdcm.dcm"
 
 
 def shipped(name: str) -> str:
@@ -200,16 +202,15 @@ def test_bad_files_are_named(root: Path, tmp_path: Path) -> None:
         dicom(root, write_csv(tmp_path / "l.csv", "file,label", ["CT_small.dcm,0", "rtdose.dcm,1"]), window="minmax")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("libjpeg") is not None, reason="the JPEG-LS decoder plugin is installed")
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is not None for m in ("libjpeg", "gdcm")),
+    reason="a JPEG Lossless decoder plugin is installed",
+)
 def test_compressed_without_plugin_names_the_plugin(root: Path, tmp_path: Path) -> None:
     with pytest.raises(
-        DataError, match=r"MR_small_jpeg_ls_lossless\.dcm: cannot decode .*JPEG-LS.*pylibjpeg-libjpeg.*dicom-codecs"
+        DataError, match=r"SC_rgb_jpeg_gdcm\.dcm: cannot decode .*JPEG Lossless.*pylibjpeg-libjpeg.*dicom-codecs"
     ):
-        dicom(
-            root,
-            write_csv(tmp_path / "l.csv", "file,label", ["MR_small_jpeg_ls_lossless.dcm,0"]),
-            label_names=["a", "b"],
-        )
+        dicom(root, write_csv(tmp_path / "l.csv", "file,label", [f"{NO_DECODER},0"]), label_names=["a", "b"])
 
 
 def test_skip_policy_lists_every_bad_input_without_uids(root: Path, tmp_path: Path) -> None:
@@ -220,12 +221,13 @@ def test_skip_policy_lists_every_bad_input_without_uids(root: Path, tmp_path: Pa
         "missing.dcm,0",
         "CT_small.dcm,9",
         "MR_small.dcm,1",
-        "MR_small_jpeg_ls_lossless.dcm,0",
+        f"{NO_DECODER},0",
     ]
     data = dicom(
         root, write_csv(tmp_path / "l.csv", "file,label", rows), label_names=["a", "b"], on_error="skip", size=32
     )
-    assert len(data) == 2 and len(data.skipped) == 4 - (importlib.util.find_spec("libjpeg") is not None)
+    # the JPEG Lossless file is skipped either way: undecodable here, or an RGB image among greyscale ones
+    assert len(data) == 2 and len(data.skipped) == 4
     assert all(set(s) == {"source", "problem"} for s in data.skipped)
     ghost = "1.2.826.0.1.3680043.8.498.99999999"
     uid_csv = write_csv(
