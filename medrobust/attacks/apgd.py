@@ -15,10 +15,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from medrobust.attacks.adaptive import loss_grad
 from medrobust.attacks.base import (
     AttackableModel,
     LossFn,
 )
+from medrobust.attacks.bpda import BpdaSpec
 from medrobust.attacks.iterative import IterativeAttack
 from medrobust.attacks.norms import (
     ascent_direction,
@@ -78,6 +80,7 @@ class APGD(IterativeAttack):
         early_stop: stop attacking a sample once it is adversarial.
         seed: seed for the random starts.
         compact_every: steps between dropping finished samples (default 1 on CPU, 4 on GPU).
+        bpda, eot, surrogate: the adaptive options (:mod:`medrobust.attacks.adaptive`).
     """
 
     name = "apgd"
@@ -95,9 +98,13 @@ class APGD(IterativeAttack):
         early_stop: bool = True,
         seed: int = 0,
         compact_every: int | None = None,
+        bpda: BpdaSpec | None = None,
+        eot: int = 1,
+        surrogate: AttackableModel | None = None,
     ) -> None:
         if steps < 1 or restarts < 1:
             raise ValueError("steps and restarts must be >= 1")
+        self.set_adaptive(bpda, eot, surrogate)
         if loss not in LOSSES:
             raise ValueError(f"unknown APGD loss {loss!r}; choose from {LOSSES}")
         self.norm = check_norm(norm)
@@ -147,7 +154,7 @@ class APGD(IterativeAttack):
         head = model.head
         xa = x + random_start(x, e, self.norm, gen) if start is None else start.detach().to(dev, x.dtype)
         xa = clip_to_ball(xa, x, e, self.norm, model.bounds)
-        logits, loss, grad = _evaluate(model, xa, y, fn)
+        logits, loss, grad = loss_grad(model, xa, y, fn, self.eot)
         # outputs, indexed by the original sample
         out_x = xa.clone()
         out_logits = logits.clone()
@@ -182,7 +189,7 @@ class APGD(IterativeAttack):
             )
             nxt = clip_to_ball(xa + a * (z - xa) + (1 - a) * (xa - prev), s["x"], s["e"], self.norm, model.bounds)
             s["prev"], s["xa"] = xa, nxt
-            logits, loss, grad = _evaluate(model, nxt, s["y"], fn)
+            logits, loss, grad = loss_grad(model, nxt, s["y"], fn, self.eot)
             s["grad"] = grad
             active = s["active"]
             hit = head.is_adversarial(logits, s["y"], self.targeted)
@@ -219,16 +226,6 @@ class APGD(IterativeAttack):
                 if keep.numel() < active.numel():
                     s = {k: v[keep] for k, v in s.items()}
         return out_x, out_logits, done, out_loss
-
-
-def _evaluate(model: AttackableModel, xa: Tensor, y: Tensor, fn: LossFn) -> tuple[Tensor, Tensor, Tensor]:
-    """Logits, per-sample loss and the loss's input gradient at ``xa`` (all detached)."""
-    xg = xa.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(xg)
-        loss = fn(logits, y)
-        grad = torch.autograd.grad(loss.sum(), xg)[0]
-    return logits.detach().float(), loss.detach().float(), grad.detach()
 
 
 def _where(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:

@@ -82,9 +82,20 @@ class Attack(ABC):
 
     def describe(self) -> dict[str, object]:
         """Parameters for the run manifest and the run key; callables (a custom loss) by fingerprint."""
-        return {
-            k: callable_fingerprint(v) if callable(v) else v for k, v in vars(self).items() if not k.startswith("_")
-        }
+        return {k: _plain(v) for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def _plain(v: object) -> object:
+    """A parameter as plain data: a module by class and name, a callable by fingerprint, containers in kind."""
+    if isinstance(v, torch.nn.Module):
+        return f"module:{type(v).__qualname__}:{getattr(v, 'name', '')}"
+    if callable(v):
+        return callable_fingerprint(v)
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
 
 
 UNFINGERPRINTABLE = "unfingerprintable:"

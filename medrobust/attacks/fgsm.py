@@ -5,19 +5,32 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from medrobust.attacks.adaptive import Adaptive, loss_grad
 from medrobust.attacks.base import Attack, AttackableModel, AttackOutput, LossFn, objective
+from medrobust.attacks.bpda import BpdaSpec
 from medrobust.attacks.norms import ascent_direction, check_norm, clip_to_ball, per_sample
 
 
-class FGSM(Attack):
-    """Fast gradient (sign) method: ``x + eps · direction(∇loss)``, clipped to bounds."""
+class FGSM(Adaptive, Attack):
+    """Fast gradient (sign) method: ``x + eps · direction(∇loss)``, clipped to bounds.
+
+    ``bpda``, ``eot`` and ``surrogate`` are the adaptive options (:mod:`medrobust.attacks.adaptive`).
+    """
 
     name = "fgsm"
     strength = 0
 
     def __init__(
-        self, norm: str = "linf", targeted: bool = False, target: int | None = None, loss: LossFn | None = None
+        self,
+        norm: str = "linf",
+        targeted: bool = False,
+        target: int | None = None,
+        loss: LossFn | None = None,
+        bpda: BpdaSpec | None = None,
+        eot: int = 1,
+        surrogate: AttackableModel | None = None,
     ) -> None:
+        self.set_adaptive(bpda, eot, surrogate)
         self.norm = check_norm(norm)
         self.targeted = targeted or target is not None
         self.target = target
@@ -29,13 +42,11 @@ class FGSM(Attack):
         x = x.detach().to(model.device)
         y = y.to(model.device)
         e = per_sample(eps, x)
-        fn = objective(model, self.loss, self.targeted)
-        with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            xg = x.clone().requires_grad_(True)
-            with torch.enable_grad():
-                grad = torch.autograd.grad(fn(model(xg), y).sum(), xg)[0]
-            x_adv = clip_to_ball(x + e * ascent_direction(grad, self.norm), x, e, self.norm, model.bounds)
+        with self.source(model, 0 if seed is None else seed) as src, src.evaluating(freeze=True):  # type: ignore[attr-defined]
+            fn = objective(src, self.loss, self.targeted)
+            grad = loss_grad(src, x, y, fn, self.eot)[2]
+            x_adv = clip_to_ball(x + e * ascent_direction(grad, self.norm), x, e, self.norm, src.bounds)
             with torch.no_grad():
-                logits = model(x_adv).float()
-        success = model.head.is_adversarial(logits, y, self.targeted)
-        return AttackOutput(x_adv.detach(), logits, success)
+                logits = src(x_adv).float()
+        success = src.head.is_adversarial(logits, y, self.targeted)
+        return self.on_target(model, AttackOutput(x_adv.detach(), logits, success), y)

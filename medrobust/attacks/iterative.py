@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from medrobust.attacks.adaptive import Adaptive
 from medrobust.attacks.base import (
     Attack,
     AttackableModel,
@@ -50,7 +51,7 @@ def best_of_restarts(
     return AttackOutput(best_x, best_logits, found)
 
 
-class IterativeAttack(Attack):
+class IterativeAttack(Adaptive, Attack):
     """Base for attacks run as ``restarts`` independent runs of ``_once``."""
 
     accepts_start = True
@@ -88,9 +89,11 @@ class IterativeAttack(Attack):
         x = x.detach().to(model.device)
         y = y.to(model.device)
         e = per_sample(eps, x)
-        gen = make_generator(x.device, self.seed if seed is None else seed)
-        fn = objective(model, self.loss_fn(model.head), self.targeted)
-        with model.evaluating(freeze=True):  # type: ignore[attr-defined]
-            return best_of_restarts(
-                lambda xs, ys, es, ss: self._once(model, xs, ys, es, gen, fn, ss), x, y, e, self.restarts, start
+        s = self.seed if seed is None else seed
+        gen = make_generator(x.device, s)
+        with self.source(model, s) as src, src.evaluating(freeze=True):  # type: ignore[attr-defined]
+            fn = objective(src, self.loss_fn(src.head), self.targeted)
+            out = best_of_restarts(
+                lambda xs, ys, es, ss: self._once(src, xs, ys, es, gen, fn, ss), x, y, e, self.restarts, start
             )
+        return self.on_target(model, out, y)

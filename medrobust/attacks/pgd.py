@@ -10,10 +10,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from medrobust.attacks.adaptive import loss_grad
 from medrobust.attacks.base import (
     AttackableModel,
     LossFn,
 )
+from medrobust.attacks.bpda import BpdaSpec
 from medrobust.attacks.iterative import IterativeAttack
 from medrobust.attacks.norms import (
     ascent_direction,
@@ -40,6 +42,7 @@ class PGD(IterativeAttack):
         early_stop: stop attacking a sample once it is adversarial.
         seed: seed for the random starts.
         compact_every: steps between dropping finished samples (default 1 on CPU, 4 on GPU).
+        bpda, eot, surrogate: the adaptive options (:mod:`medrobust.attacks.adaptive`).
     """
 
     name = "pgd"
@@ -58,9 +61,13 @@ class PGD(IterativeAttack):
         early_stop: bool = True,
         seed: int = 0,
         compact_every: int | None = None,
+        bpda: BpdaSpec | None = None,
+        eot: int = 1,
+        surrogate: AttackableModel | None = None,
     ) -> None:
         if steps < 1 or restarts < 1:
             raise ValueError("steps and restarts must be >= 1")
+        self.set_adaptive(bpda, eot, surrogate)
         self.norm = check_norm(norm)
         self.steps = steps
         self.rel_stepsize = 2.5 / steps if rel_stepsize is None else rel_stepsize
@@ -105,13 +112,7 @@ class PGD(IterativeAttack):
         x0, y0, e0, a0 = x, y, e, alpha
         every = self.compact_every or (1 if x.device.type == "cpu" else 4)
         for step in range(self.steps):
-            xa.requires_grad_(True)
-            with torch.enable_grad():
-                logits = model(xa)
-                loss = fn(logits, y0)
-                grad = torch.autograd.grad(loss.sum(), xa)[0]
-            xa = xa.detach()
-            logits = logits.detach().float()
+            logits, loss, grad = loss_grad(model, xa, y0, fn, self.eot)
             if out_logits is None:
                 out_logits = torch.empty((n, logits.shape[1]), device=x.device)
             if self.early_stop:
@@ -119,7 +120,7 @@ class PGD(IterativeAttack):
                 new = hit & ~done[active]
                 _write(out_x, active, new, xa)
                 _write(out_logits, active, new, logits)
-                _write(out_loss, active, new, loss.detach().float())
+                _write(out_loss, active, new, loss)
                 done[active] = done[active] | hit
             xa = clip_to_ball(xa + a0 * ascent_direction(grad, self.norm), x0, e0, self.norm, model.bounds)
             if self.early_stop and (step + 1) % every == 0 and step + 1 < self.steps:
