@@ -177,7 +177,7 @@ def test_surrogate_transfer_scores_on_the_target(problem) -> None:  # type: igno
     assert torch.equal(out.success, target.logits(out.x_adv).argmax(1) != y)
     plain = _accuracy(target, APGD(steps=20).run(target, x, y, EPS).x_adv, y)
     assert _accuracy(target, out.x_adv, y) < plain - 0.2
-    assert APGD(surrogate=surrogate).describe()["surrogate"].startswith("module:")
+    assert APGD(surrogate=surrogate).describe()["surrogate"].startswith("model:")
 
 
 def test_cli_and_config_spellings(problem) -> None:  # type: ignore[no-untyped-def]

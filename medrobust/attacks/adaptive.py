@@ -25,6 +25,7 @@ class Adaptive:
     eot: int = 1
     surrogate: AttackableModel | None = None
     targeted: bool = False
+    black_box: bool = False
 
     def set_adaptive(self, bpda: BpdaSpec | None, eot: int, surrogate: AttackableModel | None) -> None:
         """Check and keep the options; those left at their defaults stay out of the run key."""
@@ -36,6 +37,15 @@ class Adaptive:
             self.eot = eot
         if surrogate is not None:
             self.surrogate = surrogate
+            self.black_box = True  # a transfer attack uses only the target's outputs: checked as black-box
+
+    @property
+    def tag(self) -> str:
+        """The options in use, for the label: ``-bpda``, ``-eot8``, ``-transfer`` (empty when none)."""
+        parts = ["bpda"] if self.bpda is not None else []
+        parts += [f"eot{self.eot}"] if self.eot != 1 else []
+        parts += ["transfer"] if self.surrogate is not None else []
+        return "".join(f"-{p}" for p in parts)
 
     @contextmanager
     def source(self, model: AttackableModel, seed: int) -> Iterator[AttackableModel]:
@@ -66,6 +76,15 @@ class Adaptive:
         return AttackOutput(x_adv, logits, success)
 
 
+def input_grad(total: Tensor, x: Tensor) -> Tensor:
+    """The gradient of ``total`` with respect to ``x``; zeros when no path leads back (``x > t``, ``round`` in
+    a custom op): such a model is masked, and the attack should see a zero gradient, not crash."""
+    if not total.requires_grad:
+        return torch.zeros_like(x)
+    grad = torch.autograd.grad(total, x, allow_unused=True)[0]
+    return torch.zeros_like(x) if grad is None else grad
+
+
 def loss_grad(model: AttackableModel, xa: Tensor, y: Tensor, fn: LossFn, k: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """Logits, per-sample loss and input gradient at ``xa`` (detached), each the mean over ``k`` passes."""
     xg = xa.detach().requires_grad_(True)
@@ -76,7 +95,7 @@ def loss_grad(model: AttackableModel, xa: Tensor, y: Tensor, fn: LossFn, k: int 
         with torch.enable_grad():
             logits = model(xg)
             loss = fn(logits, y)
-            grad = torch.autograd.grad(loss.sum(), xg)[0]
+            grad = input_grad(loss.sum(), xg)
         z, v = logits.detach().float(), loss.detach().float()
         logits_sum = z if logits_sum is None else logits_sum + z
         loss_sum = v if loss_sum is None else loss_sum + v

@@ -123,7 +123,7 @@ class APGD(IterativeAttack):
     @property
     def label(self) -> str:
         """E.g. ``apgd-ce-linf``, ``apgd-dlr-linf``, ``apgd-margin-l2``."""
-        return f"{self.name}-{self.loss}-{self.norm}"
+        return f"{self.name}-{self.loss}{self.tag}-{self.norm}"
 
     def loss_fn(self, head: Head) -> LossFn:
         """The per-sample loss this attack ascends for ``head`` (before targeting)."""

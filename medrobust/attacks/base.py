@@ -76,9 +76,14 @@ class Attack(ABC):
         """Attack ``x`` (labels ``y``, or targets when targeted) within budget ``eps``."""
 
     @property
+    def tag(self) -> str:
+        """What sets this attack apart from its plain form in its label (``-bpda``, ``-eot8``); empty by default."""
+        return ""
+
+    @property
     def label(self) -> str:
-        """Name used in result rows, e.g. ``pgd-linf``."""
-        return f"{self.name}-{self.norm}"
+        """Name used in result rows, e.g. ``pgd-linf`` (``pgd-bpda-linf`` with an adaptive option)."""
+        return f"{self.name}{self.tag}-{self.norm}"
 
     def describe(self) -> dict[str, object]:
         """Parameters for the run manifest and the run key; callables (a custom loss) by fingerprint."""
@@ -87,6 +92,9 @@ class Attack(ABC):
 
 def _plain(v: object) -> object:
     """A parameter as plain data: a module by class and name, a callable by fingerprint, containers in kind."""
+    fingerprint = getattr(v, "model_fingerprint", None)
+    if isinstance(v, torch.nn.Module) and callable(fingerprint):  # a model (a surrogate): by its weights and code
+        return f"model:{getattr(v, 'name', '')}:{fingerprint().digest}"
     if isinstance(v, torch.nn.Module):
         return f"module:{type(v).__qualname__}:{getattr(v, 'name', '')}"
     if callable(v):

@@ -25,6 +25,8 @@ from medrobust.errors import ConfigError
 from medrobust.heads import Head
 
 SUITES = ("strong",)
+DEFAULT_EOT = 8
+"""Passes per gradient of the EOT members the strong suite adds for a random model."""
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,9 @@ class Suite(Attack):
     the members run as attacks of their own and the engine's ``combine_rows`` builds this label's rows.
     """
 
-    def __init__(self, members: Sequence[Attack], name: str = "strong") -> None:
+    def __init__(
+        self, members: Sequence[Attack], name: str = "strong", *, adaptive: bool = True, eot: int = DEFAULT_EOT
+    ) -> None:
         if not members:
             raise ValueError("a suite needs at least one member")
         norms = {m.norm for m in members}
@@ -44,9 +48,15 @@ class Suite(Attack):
             raise ValueError(f"suite members must share one norm, got {sorted(norms)}")
         if any(m.targeted for m in members):
             raise ValueError("suite members must be untargeted")
+        if eot < 2:
+            raise ValueError("a suite's eot must be >= 2 (the passes its EOT members average)")
         self.name = name
         self.norm = members[0].norm
         self.members = list(members)
+        self.adaptive = adaptive
+        """In a sweep, add adaptive members when the model calls for them (:mod:`medrobust.engine.adapt`)."""
+        self.eot = eot
+        """Passes per gradient of the EOT members added for a random model."""
 
     @property
     def member_labels(self) -> list[str]:
@@ -56,6 +66,10 @@ class Suite(Attack):
     def describe(self) -> dict[str, object]:
         """Parameters for the run manifest."""
         return {"suite": self.name, "members": self.member_labels}
+
+    def with_members(self, extra: Sequence[Attack]) -> Suite:
+        """This suite with ``extra`` members appended (its adaptive variants, say)."""
+        return Suite([*self.members, *extra], self.name, adaptive=self.adaptive, eot=self.eot)
 
     def run(
         self, model: AttackableModel, x: Tensor, y: Tensor, eps: float | Tensor, *, seed: int | None = None
@@ -89,15 +103,23 @@ def strong_suite(
     restarts: int = 1,
     queries: int = DEFAULT_QUERIES,
     seed: int = 0,
+    surrogate: AttackableModel | None = None,
+    adaptive: bool = True,
+    eot: int = DEFAULT_EOT,
 ) -> Suite:
-    """APGD-CE, APGD-DLR (>= 3 classes) or APGD-margin (other heads), and Square."""
+    """APGD-CE, APGD-DLR (>= 3 classes) or APGD-margin (other heads), and Square.
+
+    With a ``surrogate`` (a second model with as many logits), both APGDs also run on it
+    and their examples are scored on the target (transfer). ``adaptive`` lets a sweep add
+    BPDA and EOT members where the model calls for them; ``eot`` is their passes per gradient.
+    """
     n: Norm = check_norm(norm)
-    members: list[Attack] = [
-        APGD(n, "ce", steps=steps, restarts=restarts, seed=seed),
-        APGD(n, second_loss(head), steps=steps, restarts=restarts, seed=seed),
-        Square(n, queries=queries, seed=seed),
-    ]
-    return Suite(members, name="strong")
+    losses = ["ce", second_loss(head)]
+    members: list[Attack] = [APGD(n, loss, steps=steps, restarts=restarts, seed=seed) for loss in losses]
+    members.append(Square(n, queries=queries, seed=seed))
+    if surrogate is not None:
+        members += [APGD(n, loss, steps=steps, restarts=restarts, seed=seed, surrogate=surrogate) for loss in losses]
+    return Suite(members, name="strong", adaptive=adaptive, eot=eot)
 
 
 def build_suite(spec: str | dict[str, Any] | Suite, head: Head) -> Suite:

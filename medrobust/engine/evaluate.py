@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.datasets.file_space import QUANTISED
+from medrobust.engine.adapt import records
 from medrobust.engine.adversarial_out import AdversarialWriter
 from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
@@ -264,6 +265,7 @@ def finish(
         probes=probes,
         suites={s.label: run.covered(s) for s in run.suites},
         quantised=data.info.grid is not None,
+        adaptive=records(run.adaptations),
     )
     summary = summary.model_copy(update={"trust": TrustContext.model_validate(trust)})
     measured = {k: v for k, v in summary.attacks.items() if not k.endswith(QUANTISED)}  # rounded copies: not checked
@@ -271,6 +273,8 @@ def finish(
     run.timings["metrics"] = time.perf_counter() - t0
     for w in summary.warnings:
         log.warning("[%s] %s", w.code, w.message)
+    for a in run.adaptations:
+        log.warning("%s added %s (%s): %s", a.suite, a.option, ", ".join(a.members), a.reason)
     state.tick()  # this session's entry as the manifest records it
     results = Results(summary, _manifest(run, state), clean, all_rows, gallery=gallery)
     if run.folder is not None:

@@ -25,8 +25,10 @@ from medrobust.attacks.base import UNFINGERPRINTABLE, Attack
 from medrobust.attacks.budgets import Budget, parse_budgets
 from medrobust.attacks.registry import build_attack
 from medrobust.attacks.suite import Suite, build_suite, expand
-from medrobust.datasets.base import MedicalDataset
+from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.datasets.file_space import Grid
+from medrobust.engine.adapt import Adaptation, adapt_suite, records
+from medrobust.engine.probes import PROBE_SIZE
 from medrobust.engine.resources import MAX_BATCH, auto_batch_size, settings_log
 from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
 from medrobust.errors import ConfigError, DataError, ModelError
@@ -61,6 +63,8 @@ class Plan:
     timings_per_budget: dict[str, float] = field(default_factory=dict)
     model_unreliable: tuple[str, ...] = ()
     """Why the model's fingerprint misses part of it (empty: reliable), from ``ModelAdapter.model_fingerprint``."""
+    adaptations: list[Adaptation] = field(default_factory=list)
+    """The adaptive members the suites added, and why (:mod:`medrobust.engine.adapt`)."""
 
     @property
     def batch_size(self) -> int:
@@ -113,6 +117,8 @@ def plan_run(
     suites += [a for a in attacks if isinstance(a, Suite)]
     if len({s.label for s in suites}) != len(suites):
         raise ConfigError(f"suite labels must be unique, got {[s.label for s in suites]}")
+    suites, adaptations = _adapted(suites, adapter, data, spec.seed)
+    attacks = [next((s for s in suites if s.label == a.label), a) if isinstance(a, Suite) else a for a in attacks]
     attacks = expand(attacks, suites)  # suite members run as attacks of their own
     for col in spec.subgroups:
         if col not in data[0][2]:
@@ -129,6 +135,8 @@ def plan_run(
     model_fp = fp.digest
     seconds = time.perf_counter() - t0
     record = run_record(spec, attacks, budgets, suites, len(data), config)
+    if adaptations:
+        record["adaptive"] = records(adaptations)
     code = library_versions()["medrobust"]  # a resumed run never mixes rows from two versions
     key = hashlib.sha256(
         json.dumps([model_fp, data_fp, record, code], sort_keys=True, default=str).encode()
@@ -138,7 +146,7 @@ def plan_run(
     folder = Path(out_dir) if out_dir is not None else None
     return Plan(
         spec, adapter, data, attacks, suites, budgets, batches, record, key, model_fp, data_fp, folder, started,
-        {"fingerprints": seconds}, model_unreliable=fp.reasons,
+        {"fingerprints": seconds}, model_unreliable=fp.reasons, adaptations=adaptations,
     )  # fmt: skip
 
 
@@ -165,6 +173,22 @@ def run_record(
         **spec.changed(),
         **(config or {}),
     }
+
+
+def _adapted(
+    suites: list[Suite], adapter: ModelAdapter, data: MedicalDataset, seed: int
+) -> tuple[list[Suite], list[Adaptation]]:
+    """The suites with the adaptive members the model calls for (one small probe batch, read only if needed)."""
+    if not any(s.adaptive for s in suites):
+        return suites, []
+    probe_x = collate([data[i] for i in range(min(PROBE_SIZE, len(data)))])[0]
+    out: list[Suite] = []
+    found: list[Adaptation] = []
+    for s in suites:
+        adapted, why = adapt_suite(s, adapter, probe_x, seed)
+        out.append(adapted)
+        found += why
+    return out, found
 
 
 def _sized(spec: RunSpec, adapter: ModelAdapter, budgets: list[Budget]) -> RunSpec:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from medrobust.attacks.adaptive import input_grad
 from medrobust.models.adapter import ModelAdapter
 
 VANISHING_GRADIENT = 1e-30
@@ -44,7 +45,7 @@ def probe_gradients(model: ModelAdapter, x: Tensor, y: Tensor) -> dict[str, Any]
 
     def grad_of(objective: Callable[[Tensor], Tensor]) -> Tensor:
         xg = x.clone().requires_grad_(True)
-        return torch.autograd.grad(objective(model(xg)).sum(), xg)[0]
+        return input_grad(objective(model(xg)).sum(), xg)
 
     with model.evaluating(freeze=True), torch.enable_grad():
         g_loss = grad_of(lambda logits: head.loss(logits, y))

@@ -207,7 +207,9 @@ def gradients_not_vanishing(summary: Summary) -> list[TrustWarning]:
     else:
         why = (
             "the model's input gradient is zero (non-differentiable steps such as quantisation or thresholding): "
-            "gradient attacks see nothing; rely on the black-box attack or differentiate through an approximation (BPDA)"  # noqa: E501
+            "gradient attacks see nothing; differentiate through an approximation (BPDA): flag the layer "
+            "non_differentiable and run --suite strong (it adds bpda=identity members) or --attack apgd:bpda=identity, "
+            "or name it (bpda: {module: NAME, with: identity}); see docs/defended-models.md"
         )
     return [
         _warn(
@@ -242,7 +244,9 @@ def black_box_not_stronger(summary: Summary) -> list[TrustWarning]:
                         "black-box-stronger",
                         f"at {label} the black-box {b_name} leaves {acc[b_name][eps]:.3f} accuracy but the best "
                         f"white-box attack ({w_name}) {acc[w_name][eps]:.3f}: the gradients mislead the white-box "
-                        f"attacks (gradient masking); {_combined(summary, norm)}",
+                        f"attacks (gradient masking); {_combined(summary, norm)}; then see through the masking: "
+                        "bpda= on the non-differentiable layers, eot= for randomness, or a surrogate= model "
+                        "(docs/defended-models.md)",
                     )
                 )
     return out
@@ -261,7 +265,7 @@ def outputs_deterministic(summary: Summary) -> list[TrustWarning]:
             "randomness in the model (active dropout, noise, stochastic defences) makes one pass a random draw and "
             "can hide gradients; every example here is judged by the mean prediction of fresh passes (their mean and "
             "worst single-pass accuracy are under 'passes' in summary.json); remove the randomness, or attack its "
-            "expectation (EOT)",
+            "expectation: eot=k (--attack apgd:eot=8; --suite strong adds EOT members by itself)",
         )
     ]
 
@@ -323,8 +327,10 @@ def trust_context(
     probes: dict[str, Any] | None = None,
     suites: dict[str, list[str]] | None = None,
     quantised: bool = False,
+    adaptive: Sequence[dict[str, object]] = (),
 ) -> dict[str, Any]:
-    """``summary["trust"]``: what the checks need beyond the curves (``quantised``: file space's rounded curves too)."""
+    """``summary["trust"]``: what the checks need beyond the curves (``quantised``: file space's rounded curves too;
+    ``adaptive``: the options the suites added, :mod:`medrobust.engine.adapt`)."""
     info: dict[str, dict[str, Any]] = {
         a.label: {
             "norm": a.norm,
@@ -345,4 +351,5 @@ def trust_context(
         "attacks": info,
         "suites": dict(suites or {}),
         **(probes or {}),
+        **({"adaptive": list(adaptive)} if adaptive else {}),
     }

@@ -10,6 +10,7 @@ from medrobust.text import MISSING, interval, is_missing, num
 
 __all__ = [
     "MISSING",
+    "adaptive_text",
     "as_summary",
     "budget_text",
     "class_text",
@@ -31,6 +32,12 @@ RANDOM_INIT = "random-initialised model (smoke test)"
 
 PASSES_HEAD = "single passes: mean / worst"
 """The column a random model's tables add (see :func:`passes_text`)."""
+
+
+def adaptive_text(summary: Summary) -> list[str]:
+    """One line per adaptive option a suite added on its own: which, to which members, why."""
+    found = summary.trust.adaptive if summary.trust is not None else []
+    return [f"{a.suite} added {a.option} ({', '.join(a.members)}): {a.reason}" for a in found]
 
 
 def random_init_note(manifest: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from medrobust.reports.format import (
+    adaptive_text,
     budget_text,
     interval,
     num,
@@ -115,10 +116,12 @@ def _overview(results: Results) -> str:
 
 def _warnings(summary: Summary) -> str:
     warnings = summary.warnings
+    adapted = "".join(f"<p>{_e(t)}</p>" for t in adaptive_text(summary))
+    adapted = f"<h3>Adaptive attacks added</h3>{adapted}" if adapted else ""
     if not warnings:
-        return '<p class="ok">No trust warnings: the evaluation passed its own checks.</p>'
+        return f'<p class="ok">No trust warnings: the evaluation passed its own checks.</p>{adapted}'
     items = "".join(f'<div class="warn"><b>{_e(w.code)}</b>: {_e(w.message)}</div>' for w in warnings)
-    return f"<h2>Trust warnings</h2>{items}"
+    return f"<h2>Trust warnings</h2>{items}{adapted}"
 
 
 def _curves(results: Results) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medrobust.reports.format import passes_head, passes_text, random_init_note, visibility_head, visibility_text
+from medrobust.reports.format import (
+    adaptive_text,
+    passes_head,
+    passes_text,
+    random_init_note,
+    visibility_head,
+    visibility_text,
+)
 from medrobust.text import interval, is_missing, markdown_table, md_cell, num
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ def render_markdown(results: Results) -> str:
     warnings = s.warnings
     lines += ["", f"**Trust warnings**: {len(warnings)}" if warnings else "**Trust warnings**: none"]
     lines += [f"- `{md_cell(w.code)}`: {md_cell(w.message)}" for w in warnings]
+    adapted = adaptive_text(s)
+    lines += ["", "**Adaptive attacks added**:", *[f"- {md_cell(t)}" for t in adapted]] if adapted else []
     lines += [
         "",
         f"<sub>run {str(m.get('medrobust_run', ''))[:12]}, schema {s.schema_version}, "

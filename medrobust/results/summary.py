@@ -217,6 +217,15 @@ class Gradients(Record):
     median_max_abs: Metric = math.nan
 
 
+class AdaptiveOption(Record):
+    """An adaptive option a suite added on its own: to which members, and why."""
+
+    suite: str
+    option: str
+    members: list[str] = []
+    reason: str = ""
+
+
 class TrustContext(Record):
     """What the trust checks read beyond the curves (see :mod:`medrobust.engine.trust`)."""
 
@@ -227,6 +236,7 @@ class TrustContext(Record):
     suites: dict[str, list[str]] = {}
     determinism: Determinism | None = None
     gradients: Gradients | None = None
+    adaptive: list[AdaptiveOption] = []
 
 
 class Summary(Record):
@@ -243,11 +253,14 @@ class Summary(Record):
     trust: TrustContext | None = None
 
     def attack_name(self, attack: str) -> str:
-        """Resolve ``pgd`` to ``pgd-linf`` (and ``pgd+quantised`` to ``pgd-linf+quantised``) when unambiguous."""
+        """Resolve ``pgd`` to ``pgd-linf``, ``apgd-ce-bpda`` to ``apgd-ce-bpda-linf`` (and ``pgd+quantised`` to
+        ``pgd-linf+quantised``) when unambiguous: the label without its norm first, else its first word."""
         if attack in self.attacks:
             return attack
         name, plus, variant = attack.partition("+")
-        matches = [n for n in self.attacks if n.split("-")[0] == name and n.partition("+")[1:] == (plus, variant)]
+        same = [n for n in self.attacks if n.partition("+")[1:] == (plus, variant)]
+        matches = [n for n in same if n.partition("+")[0].rsplit("-", 1)[0] == name]
+        matches = matches or [n for n in same if n.split("-")[0] == name]
         if len(matches) != 1:
             raise KeyError(f"attack {attack!r} not in results ({', '.join(self.attacks)})")
         return matches[0]
