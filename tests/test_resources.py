@@ -210,3 +210,24 @@ def test_the_demo_sweep_gives_the_same_numbers_on_any_thread_count(tmp_path: Pat
             results = run_demo(tmp_path / str(threads), n=48, progress=False)
         summaries.append({a: [b.robust_accuracy for b in c.budgets] for a, c in results.summary.attacks.items()})
     assert summaries[0] == summaries[1]
+
+
+def test_freed_memory_is_handed_back_once_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep trims the heap after every batch (glibc), and the call is harmless where there is no trim."""
+    import medrobust
+    from medrobust.datasets import synthetic
+    from medrobust.engine import evaluate as evaluate_module
+    from medrobust.engine import resources as res_module
+    from medrobust.models.adapter import ModelAdapter
+    from medrobust.models.small_cnn import SmallCNN
+
+    calls: list[int] = []
+    monkeypatch.setattr(evaluate_module, "release_freed_memory", lambda: calls.append(1))
+    model = ModelAdapter(SmallCNN(1, 2, width=4), "binary", num_outputs=2)
+    medrobust.evaluate(model, synthetic(20, task="binary"), ["fgsm"], [0, "2/255"], batch_size=8, bootstrap=0)
+    assert len(calls) == 3  # 20 images in batches of 8
+    res_module.release_freed_memory()  # the real one: glibc's malloc_trim here, a no-op elsewhere
+    monkeypatch.setattr(res_module.sys, "platform", "darwin")
+    res_module._malloc_trim.cache_clear()
+    assert res_module._malloc_trim() is None
+    res_module._malloc_trim.cache_clear()

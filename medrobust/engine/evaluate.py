@@ -25,6 +25,7 @@ from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.probes import PROBE_SIZE, probe_model
 from medrobust.engine.progress import sweep_progress
+from medrobust.engine.resources import release_freed_memory
 from medrobust.engine.spec import AttackSpec, RunSpec
 from medrobust.engine.state import STATE, RunState, folder_lock
 from medrobust.engine.sweep import FileSpaceRun, sweep_batch
@@ -214,6 +215,7 @@ def execute(
             rows.append(out.attacks)
             if folder is not None:
                 state.record(folder, b, out.clean, out.attacks)
+            release_freed_memory()  # decoded images fragment the heap: keep a streamed run flat in n
             bar.batch_done()
     return gallery, probes
 

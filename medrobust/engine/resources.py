@@ -7,6 +7,8 @@ at its default verbosity. Torch is imported only where a setting is applied.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import math
 import os
@@ -116,6 +118,29 @@ def passive_openmp_waits(env: MutableMapping[str, str] | None = None) -> None:
     target = os.environ if env is None else env
     if "torch" not in sys.modules:
         target.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's freed pages back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Called once per batch, outside the attack loops. Decoded images of a few hundred kB each
+    fragment glibc's heap: measured on 224x224 PNG files, a streamed run's resident memory grew
+    by about 100 kB per image although nothing was kept; trimmed after every batch it stays flat.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
 
 
 def available_memory(
