@@ -1,5 +1,8 @@
 """Attacks by name, for configs and the CLI: ``build_attack("pgd", norm="l2", steps=20)``.
 
+The acquisition shifts (:mod:`medrobust.attacks.shifts`) are here too, by their names:
+``build_attack("blur", mode="adversarial")``; their budgets are severities.
+
 ``art:<ClassName>`` builds any ART evasion attack through the bridge (``art:SquareAttack``).
 """
 
@@ -14,11 +17,12 @@ from medrobust.attacks.art_bridge import ArtAttack
 from medrobust.attacks.base import Attack
 from medrobust.attacks.fgsm import FGSM
 from medrobust.attacks.pgd import PGD
+from medrobust.attacks.shifts import SHIFTS
 from medrobust.attacks.square import Square
 from medrobust.errors import ConfigError
 
 AttackFactory = Callable[..., Attack]
-_REGISTRY: dict[str, AttackFactory] = {"fgsm": FGSM, "pgd": PGD, "apgd": APGD, "square": Square}
+_REGISTRY: dict[str, AttackFactory] = {"fgsm": FGSM, "pgd": PGD, "apgd": APGD, "square": Square, **SHIFTS}
 ART_PREFIX = "art:"
 
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from medrobust.attacks.base import UNFINGERPRINTABLE, Attack
 from medrobust.attacks.budgets import Budget, parse_budgets
+from medrobust.attacks.norms import NORMS
 from medrobust.attacks.registry import build_attack
 from medrobust.attacks.suite import Suite, build_suite, expand
 from medrobust.datasets.base import MedicalDataset, collate
@@ -208,6 +209,8 @@ def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: M
     largest = budgets[-1]
     for a in attacks:
         norm = str(a.describe().get("norm", "linf"))
+        if norm not in NORMS:  # a severity (acquisition shifts) is no ball in image units
+            continue
         limit = (hi - lo) * (math.sqrt(size) if norm == "l2" else 1.0)
         if largest.value >= limit:
             message = (

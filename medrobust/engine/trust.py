@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from medrobust.attacks.base import Attack
+from medrobust.attacks.norms import NORMS
 from medrobust.attacks.square import DEFAULT_QUERIES
 from medrobust.datasets.file_space import QUANTISED
 from medrobust.results.summary import AttackInfo, Summary, TrustWarning
@@ -130,7 +131,11 @@ def no_attack_weaker_than_a_simpler_one(summary: Summary) -> list[TrustWarning]:
     out: list[TrustWarning] = []
     tol = _noise(summary)
     suites = set(summary.trust.suites) if summary.trust else set()
-    names = [a for a in summary.attacks if a not in suites and not _black_box(summary, a) and _strength(summary, a)]
+    names = [
+        a
+        for a in summary.attacks
+        if a not in suites and not _black_box(summary, a) and _strength(summary, a) and _norm(summary, a) in NORMS
+    ]  # L-p attacks only: two acquisition shifts (norm "severity") are different shifts, not weaker and stronger
     for name in names:
         curve = {b.eps: b for b in summary.attacks[name].budgets if b.eps > 0}
         for other in names:
