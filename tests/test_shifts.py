@@ -170,3 +170,4 @@ def test_sweep_curves_are_monotone(schedule: str) -> None:
     for label in ("noise-random", "blur-adversarial", "downsample-adversarial"):
         assert res.metric(label, 5) < 1.0, label  # each moves the high-frequency energy across the threshold
     assert not [w for w in res.warnings if w.code == "attack-weaker-than-another"]
+    assert all(b["label_255"] == "" for b in res.curve("blur-adversarial"))  # a severity is no k/255

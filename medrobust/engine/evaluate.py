@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from medrobust.attacks.norms import NORMS
 from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.datasets.file_space import QUANTISED
 from medrobust.engine.adapt import records
@@ -258,6 +259,7 @@ def finish(
         bootstrap=spec.bootstrap,
         seed=spec.seed,
         passes=random_passes(run, probes),
+        severities={a.label + q for a in run.attacks if a.norm not in NORMS for q in ("", QUANTISED)},
     )
     trust = trust_context(
         clean,

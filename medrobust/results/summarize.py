@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,10 +28,12 @@ def summarize(
     bootstrap: int = 200,
     seed: int = 0,
     passes: int | None = None,
+    severities: Collection[str] = (),
 ) -> Summary:
     """Clean metrics, per-attack curves and per-subgroup curves (no warnings, no trust context yet).
 
     ``passes``: the model was random and each row judged by that many passes (see ``pass_accuracy``).
+    ``severities``: attacks whose budgets are severities (acquisition shifts): no ``k/255`` label.
     """
     clean = clean.sort_values("sample").reset_index(drop=True)
     cc = clean["correct"].to_numpy(dtype=bool)
@@ -51,7 +53,7 @@ def summarize(
                 {
                     "eps": float(eps),
                     "label": str(group["eps_label"].iloc[0]),
-                    "label_255": as_255(float(eps), bounds),
+                    "label_255": "" if attack in severities else as_255(float(eps), bounds),
                     "robust_accuracy": acc,
                     "robust_accuracy_ci": m.pop("accuracy_ci"),
                     "drop": clean_m["accuracy"] - acc,
