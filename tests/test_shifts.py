@@ -17,8 +17,10 @@ from medrobust.attacks.shifts.blur import Blur, gaussian_blur
 from medrobust.cli._options import attack_spec
 from medrobust.datasets import synthetic
 from medrobust.datasets.base import ArrayDataset
+from medrobust.errors import ConfigError
 from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
+from medrobust.models.small_cnn import SmallCNN
 
 NAMES = sorted(SHIFTS)
 HU = (-1024.0, 3071.0)
@@ -171,3 +173,10 @@ def test_sweep_curves_are_monotone(schedule: str) -> None:
         assert res.metric(label, 5) < 1.0, label  # each moves the high-frequency energy across the threshold
     assert not [w for w in res.warnings if w.code == "attack-weaker-than-another"]
     assert all(b["label_255"] == "" for b in res.curve("blur-adversarial"))  # a severity is no k/255
+
+
+def test_shifts_and_lp_attacks_do_not_share_one_budget_grid() -> None:
+    data = synthetic(8, task="binary")
+    model = ModelAdapter(SmallCNN(1, 2, width=4), "binary", num_outputs=2)
+    with pytest.raises(ConfigError, match="one run has one budget grid"):
+        medrobust.evaluate(model, data, ["pgd", "blur"], [0, 1], bootstrap=0)

@@ -126,6 +126,7 @@ def plan_run(
             raise ConfigError(
                 f"subgroup {col!r} is not a metadata column of {data.info.name} (has: {sorted(data[0][2])})"
             )
+    _check_one_kind_of_budget(attacks)
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
     _check_grid_step(budgets, data.info.grid)
@@ -220,6 +221,17 @@ def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: M
             if not allow:
                 raise ConfigError(f"{message}; pass --allow-large-budgets to run it anyway")
             log.warning(message)
+
+
+def _check_one_kind_of_budget(attacks: list[Attack]) -> None:
+    """One run has one budget grid: L-p balls and shift severities cannot share it."""
+    lp = [a.label for a in attacks if a.norm in NORMS]
+    other = [a.label for a in attacks if a.norm not in NORMS]
+    if lp and other:
+        raise ConfigError(
+            f"{', '.join(other)} read eps as a severity and {', '.join(lp)} as an L-p radius: one run has one "
+            "budget grid, so run the acquisition shifts and the L-p attacks (and suites) separately"
+        )
 
 
 def _check_grid_step(budgets: list[Budget], grid: Grid | None) -> None:
