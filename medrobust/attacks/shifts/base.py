@@ -44,6 +44,17 @@ def severity_level(table: tuple[float, ...], eps: Tensor) -> Tensor:
     return t[lo] + frac * (t[lo + 1] - t[lo])
 
 
+def random_sign(x: Tensor, gen: torch.Generator) -> Tensor:
+    """Unit parameters ``+-1`` per sample (N, 1): a two-sided shift at its table's size, up or down."""
+    sign = torch.randint(0, 2, (x.shape[0], 1), generator=gen, device=x.device)
+    return sign.to(x.dtype) * 2 - 1
+
+
+def full_level(x: Tensor) -> Tensor:
+    """Unit parameters ``1`` per sample (N, 1): a one-sided shift at its table's value."""
+    return torch.ones((x.shape[0], 1), device=x.device, dtype=x.dtype)
+
+
 def expand(v: Tensor, x: Tensor) -> Tensor:
     """A per-sample vector (N,) shaped to broadcast against ``x`` (N, ...)."""
     return v.reshape(-1, *([1] * (x.ndim - 1)))

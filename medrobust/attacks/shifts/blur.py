@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from medrobust.attacks.shifts.base import Shift
+from medrobust.attacks.shifts.base import Shift, full_level
 
 
 class Blur(Shift):
@@ -27,7 +27,7 @@ class Blur(Shift):
 
     def draw(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """``t = 1``: the table's sigma."""
-        return torch.ones((x.shape[0], 1), device=x.device, dtype=x.dtype)
+        return full_level(x)
 
     def apply(self, x: Tensor, params: Tensor, level: Tensor, bounds: tuple[float, float]) -> Tensor:
         """Blur every sample with its own sigma (a delta kernel as sigma goes to 0)."""

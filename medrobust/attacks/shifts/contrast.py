@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from medrobust.attacks.shifts.base import Shift, expand
+from medrobust.attacks.shifts.base import Shift, expand, random_sign
 
 
 class Contrast(Shift):
@@ -18,8 +18,7 @@ class Contrast(Shift):
 
     def draw(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """``d = +-1`` at random: the table's contrast change, up or down."""
-        sign = torch.randint(0, 2, (x.shape[0], 1), generator=gen, device=x.device)
-        return sign.to(x.dtype) * 2 - 1
+        return random_sign(x, gen)
 
     def apply(self, x: Tensor, params: Tensor, level: Tensor, bounds: tuple[float, float]) -> Tensor:
         """Scale each channel around its spatial mean."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from medrobust.attacks.shifts.base import Shift, expand
+from medrobust.attacks.shifts.base import Shift, expand, full_level
 
 LADDER = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 """The factors a sample can get (a factor is rounded down onto them; below the first, none)."""
@@ -41,7 +41,7 @@ class Downsample(Shift):
 
     def draw(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """``t = 1``: the table's factor."""
-        return torch.ones((x.shape[0], 1), device=x.device, dtype=x.dtype)
+        return full_level(x)
 
     def search(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """``t`` uniform in [0, 1]: a factor anywhere in [1, level]."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from medrobust.attacks.shifts.base import Shift, expand
+from medrobust.attacks.shifts.base import Shift, expand, random_sign
 
 TINY = 1e-6
 """Floor of the normalised intensity inside the power (keeps its gradient finite)."""
@@ -21,8 +21,7 @@ class Gamma(Shift):
 
     def draw(self, x: Tensor, gen: torch.Generator) -> Tensor:
         """``d = +-1`` at random: the table's gamma, brighter or darker."""
-        sign = torch.randint(0, 2, (x.shape[0], 1), generator=gen, device=x.device)
-        return sign.to(x.dtype) * 2 - 1
+        return random_sign(x, gen)
 
     def apply(self, x: Tensor, params: Tensor, level: Tensor, bounds: tuple[float, float]) -> Tensor:
         """The power law on intensities normalised to the bounds, mapped back."""
