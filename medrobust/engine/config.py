@@ -7,11 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medrobust.engine.ray_runtime import RayOptions
 from medrobust.engine.spec import RunSpec
 from medrobust.errors import ConfigError
 from medrobust.io import load_yaml_mapping, set_dotted, validated
 from medrobust.models.registry import BUILT_KINDS
 from medrobust.results.privacy import private_config
+
+OUTSIDE_PROVENANCE = frozenset({"strict", "out", "resume", "overwrite", "write_adversarial", "executor", "ray"})
+"""Run settings that change where or how the results are written, not what they are."""
 
 
 class ModelConfig(BaseModel):
@@ -79,15 +83,19 @@ class RunConfig(RunSpec):
     strict: bool = False
     write_adversarial: Path | None = None
     """File-space DICOM data: write each quantised example back as DICOM into this folder (not the results)."""
+    executor: Literal["serial", "ray"] = "serial"
+    """Where the batches run: this process, or Ray workers (``ray``: how many shards, where, what each reserves)."""
+    ray: RayOptions = RayOptions()
 
     def provenance(self) -> dict[str, Any]:
         """Where model and data came from, for the manifest and the run key (the spec is recorded apart).
 
-        The output folders and the resume and overwrite flags are left out: a moved results folder still resumes.
+        The output folders, the resume and overwrite flags and the executor are left out: a moved results
+        folder still resumes, and a sharded run and a single-process one are the same run.
         """
         dumped = self.model_dump(
             mode="json",
-            exclude=set(RunSpec.model_fields) | {"strict", "out", "resume", "overwrite", "write_adversarial"},
+            exclude=set(RunSpec.model_fields) | {*OUTSIDE_PROVENANCE},
         )
         return dict(private_config(dumped))  # paths hashed: folders and files may carry patient names
 

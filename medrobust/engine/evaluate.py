@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,16 @@ from medrobust.engine.combine import combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.probes import PROBE_SIZE, probe_model
 from medrobust.engine.progress import sweep_progress
+from medrobust.engine.ray_runtime import RayOptions, import_ray
 from medrobust.engine.resources import release_freed_memory
 from medrobust.engine.spec import AttackSpec, RunSpec
 from medrobust.engine.state import STATE, RunState, folder_lock
-from medrobust.engine.sweep import FileSpaceRun, sweep_batch
+from medrobust.engine.sweep import BatchRows
 from medrobust.engine.trust import run_checks, trust_context
+from medrobust.engine.work import BatchWork
+from medrobust.errors import ConfigError
 from medrobust.models.adapter import ModelAdapter
-from medrobust.results.gallery import GALLERY_SIZE, Gallery
+from medrobust.results.gallery import Gallery
 from medrobust.results.manifest import device_description, library_versions, now
 from medrobust.results.privacy import private_name, private_skipped
 from medrobust.results.results import Results
@@ -40,6 +42,9 @@ from medrobust.results.summarize import summarize
 from medrobust.results.summary import TrustContext
 
 log = logging.getLogger(__name__)
+
+Parts = dict[int, tuple[pd.DataFrame, pd.DataFrame]]
+"""Each finished batch's clean rows and attack rows, by batch number."""
 
 
 def evaluate(
@@ -57,6 +62,7 @@ def evaluate(
     num_workers: int = 0,
     config: dict[str, Any] | None = None,
     write_adversarial: str | Path | None = None,
+    executor: RayOptions | str | None = None,
     **options: Any,
 ) -> Results:
     """Sweep the attacks over ascending budgets on ``data`` and return the results.
@@ -71,7 +77,14 @@ def evaluate(
     ``overwrite=True`` replaces it. ``config`` is extra provenance recorded in the manifest.
     ``write_adversarial``: a folder (never inside ``out_dir``) where file-space DICOM data get each
     computed batch's quantised examples written back as DICOM (:mod:`medrobust.engine.adversarial_out`).
+    ``executor``: ``"ray"`` or :class:`RayOptions` spreads the batches over Ray workers (``shards``
+    of them; the same rows and summary as this process would compute; needs the ``[ray]`` extra).
     """
+    sharded = ray_options(executor)
+    if sharded is not None:
+        import_ray()  # a missing extra fails before anything is planned
+        if write_adversarial is not None:
+            raise ConfigError("write_adversarial (--write-adversarial) runs in one process: drop it or Ray")
     run = plan_run(model, data, RunSpec.build(spec, attacks=attacks, eps=eps, **options), out_dir, config)
     writer = AdversarialWriter(data, write_adversarial, run.folder) if write_adversarial is not None else None
     with folder_lock(run.folder) if run.folder is not None else nullcontext():  # one writer per folder
@@ -79,11 +92,30 @@ def evaluate(
         if run.folder is not None and state.complete:
             log.info("%s: run already complete, loading results", run.folder)
             return rejudge(Results.load(run.folder), run.spec)
-        cleans, rows = state.load_parts(run.folder) if run.folder else ([], [])
+        parts: Parts = state.load_parts(run.folder) if run.folder else {}
         gallery, probes = execute(
-            run, state, cleans, rows, verify=verify, progress=progress, num_workers=num_workers, writer=writer
+            run,
+            state,
+            parts,
+            verify=verify,
+            progress=progress,
+            num_workers=num_workers,
+            writer=writer,
+            executor=sharded,
         )
-        return finish(run, state, cleans, rows, gallery, probes)
+        ordered = [parts[b] for b in sorted(parts)]  # batch order, however the batches finished
+        return finish(run, state, [c for c, _ in ordered], [r for _, r in ordered], gallery, probes)
+
+
+def ray_options(executor: RayOptions | str | None) -> RayOptions | None:
+    """``None`` or ``"serial"``: this process; ``"ray"``: Ray with the default options; or the options given."""
+    if executor is None or executor == "serial":
+        return None
+    if executor == "ray":
+        return RayOptions()
+    if isinstance(executor, RayOptions):
+        return executor
+    raise ConfigError(f"executor must be 'serial', 'ray' or RayOptions, got {executor!r}")
 
 
 def rejudge(results: Results, spec: RunSpec) -> Results:
@@ -153,80 +185,63 @@ def _unsure(run: Plan) -> list[str]:
 def execute(
     run: Plan,
     state: RunState,
-    cleans: list[pd.DataFrame],
-    rows: list[pd.DataFrame],
+    parts: Parts,
     *,
     verify: bool = True,
     progress: bool = False,
     num_workers: int = 0,
     writer: AdversarialWriter | None = None,
+    executor: RayOptions | None = None,
 ) -> tuple[Gallery | None, dict[str, Any]]:
-    """Sweep the batches not yet done, appending their rows to ``cleans``/``rows`` and the folder."""
+    """Sweep the batches not yet done, adding their rows to ``parts`` (by batch) and the folder.
+
+    ``executor``: spread the batches over Ray workers (:mod:`medrobust.engine.shards`); the rows are the same.
+    """
     data, adapter, head, folder = run.data, run.adapter, run.head, run.folder
     todo = [i for i in range(len(run.batches)) if i not in set(state.done)]
-    loader = DataLoader(
-        data,
-        batch_sampler=[run.batches[i] for i in todo],
-        collate_fn=collate,
-        num_workers=num_workers,
-        pin_memory=adapter.device.type == "cuda",
-    )
     n_probe = min(PROBE_SIZE, run.batch_size, len(data))
     probe_x, probe_y, _ = collate([data[i] for i in range(n_probe)])
     check_batch(data, np.arange(n_probe), probe_x, probe_y, head)
     probes = probe_model(
         adapter, probe_x.float(), probe_y, verify=verify, seed=run.spec.seed
     )  # once, outside the attack loop
-    passes = random_passes(run, probes)
+    work = BatchWork.of(run, random_passes(run, probes))
     gallery = Gallery.load(folder) if folder is not None and 0 in state.done else None
-    timings, per_budget = run.timings, run.timings_per_budget
     total, done = len(run.batches), len(state.done)
     steps = len(run.attacks) * len(run.budgets)
     with sweep_progress(total, done, steps, enabled=progress) as bar:  # no bar off a terminal
-        for b, (x, y, meta) in zip(todo, _timed(loader, timings, "data"), strict=True):
-            index = np.asarray(run.batches[b])
-            check_batch(data, index, x, y, head)
-            ids = [data.sample_id(int(i)) for i in index]
-            keep = GALLERY_SIZE if b == 0 else 0
-            out = sweep_batch(
-                adapter,
-                x,
-                y,
-                meta,
-                index,
-                ids,
-                run.attacks,
-                run.budgets,
-                run.spec.seed,
-                keep=keep,
-                options=run.spec,
-                passes=passes,
-                on_step=bar.step,
-                file_space=file_space(run, writer, index),
-            )
+
+        def finished(b: int, out: BatchRows) -> None:
+            nonlocal gallery
             if out.examples:  # the report's gallery: pixels of the first batch's first samples
-                gallery = Gallery.from_examples(index, out.examples)
+                gallery = Gallery.from_examples(np.asarray(run.batches[b]), out.examples)
                 if folder is not None:
                     gallery.save(folder)
             for k, v in out.seconds.items():
-                timings[k] = timings.get(k, 0.0) + v
+                run.timings[k] = run.timings.get(k, 0.0) + v
             for k, v in out.budget_seconds.items():
-                per_budget[k] = per_budget.get(k, 0.0) + v
-            cleans.append(out.clean)
-            rows.append(out.attacks)
+                run.timings_per_budget[k] = run.timings_per_budget.get(k, 0.0) + v
+            parts[b] = (out.clean, out.attacks)
             if folder is not None:
                 state.record(folder, b, out.clean, out.attacks)
             release_freed_memory()  # decoded images fragment the heap: keep a streamed run flat in n
             bar.batch_done()
+
+        if executor is not None:
+            from medrobust.engine.shards import execute_sharded
+
+            run.executor = execute_sharded(work, todo, executor, finished)
+            return gallery, probes
+        loader = DataLoader(
+            data,
+            batch_sampler=[run.batches[i] for i in todo],
+            collate_fn=collate,
+            num_workers=num_workers,
+            pin_memory=adapter.device.type == "cuda",
+        )
+        for b, (x, y, meta) in zip(todo, _timed(loader, run.timings, "data"), strict=True):
+            finished(b, work.sweep(b, x, y, meta, on_step=bar.step, writer=writer))
     return gallery, probes
-
-
-def file_space(run: Plan, writer: AdversarialWriter | None, index: np.ndarray) -> FileSpaceRun | None:
-    """A file-space batch's grid, region and writer; ``None`` for model-space data."""
-    info = run.data.info
-    if info.grid is None:
-        return None
-    return FileSpaceRun(info.grid, info.region, None if writer is None else partial(writer.write_at, index))
 
 
 def random_passes(run: Plan, probes: dict[str, Any]) -> int | None:
@@ -315,6 +330,7 @@ def _manifest(run: Plan, state: RunState) -> dict[str, Any]:
         },
         "libraries": library_versions(),
         "device": device_description(adapter.device),
+        "executor": run.executor,  # serial, or Ray: shards and restarted workers
         "threads": torch.get_num_threads(),  # the sweep's torch threads (medrobust.engine.resources)
         "seconds": {k: round(v, 4) for k, v in run.timings.items()},
         "seconds_per_budget": {k: round(v, 4) for k, v in run.timings_per_budget.items()},

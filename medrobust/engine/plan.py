@@ -66,6 +66,8 @@ class Plan:
     """Why the model's fingerprint misses part of it (empty: reliable), from ``ModelAdapter.model_fingerprint``."""
     adaptations: list[Adaptation] = field(default_factory=list)
     """The adaptive members the suites added, and why (:mod:`medrobust.engine.adapt`)."""
+    executor: dict[str, Any] = field(default_factory=lambda: {"kind": "serial"})
+    """Where the batches ran, for the manifest (a sharded run: Ray, its shards and restarts)."""
 
     @property
     def batch_size(self) -> int:

@@ -67,4 +67,5 @@ def run_config(cfg: RunConfig, progress: bool = True, allow_code: bool = False) 
         overwrite=cfg.overwrite,
         progress=progress,
         config={"run_config": cfg.provenance()},
+        executor=cfg.ray if cfg.executor == "ray" else None,
     )

@@ -121,12 +121,10 @@ class RunState:
         self.tick(1)
         write_json(f.state, self.to_json())
 
-    def load_parts(self, folder: Path) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
-        """The rows of every finished batch, in batch order, with their dtypes as written."""
+    def load_parts(self, folder: Path) -> dict[int, tuple[pd.DataFrame, pd.DataFrame]]:
+        """The clean rows and attack rows of every finished batch, by batch, with their dtypes as written."""
         f = ResultsFolder(folder)
-        done = sorted(self.done)
-        cleans = [f.read_part("clean", b, self.key) for b in done]
-        return cleans, [f.read_part("rows", b, self.key) for b in done]
+        return {b: (f.read_part("clean", b, self.key), f.read_part("rows", b, self.key)) for b in sorted(self.done)}
 
     def finish(self, folder: Path) -> None:
         """Mark the run complete and drop the per-batch parts."""
