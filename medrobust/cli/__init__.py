@@ -6,6 +6,7 @@ engine, reports or gates; the commands themselves hold no logic of their own.
 
 from __future__ import annotations
 
+from medrobust.cli import bench  # noqa: F401  (registers the bench command on main)
 from medrobust.cli.commands import main
 
 __all__ = ["main"]

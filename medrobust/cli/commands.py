@@ -26,6 +26,7 @@ from medrobust.cli._options import (
     threads_option,
 )
 from medrobust.cli.logs import configure_logging
+from medrobust.engine.ray_runtime import RayOptions
 from medrobust.engine.resources import passive_openmp_waits
 from medrobust.errors import ConfigError, MedrobustError
 
@@ -37,6 +38,7 @@ BAD_INPUT_EXIT = 2
 INTERRUPTED_EXIT = 130
 DEBUG_KEY = "medrobust.debug"
 log = logging.getLogger("medrobust")
+DEFAULT_SHARDS = RayOptions.model_fields["shards"].default
 _attack_spec = attack_spec  # the name tests and old callers import
 
 
@@ -172,6 +174,9 @@ def demo(out: Path, n: int, seed: int, threads: int | None, quiet: bool) -> None
     "--allow-large-budgets", is_flag=True, default=None, help="Run budgets at least the bounds' range (a warning)."
 )
 @click.option("--allow-code", is_flag=True, help="Let the python model kind import and run the code it names.")
+@click.option("--ray", "use_ray", is_flag=True, default=None, help="Spread the batches over Ray workers ([ray] extra).")
+@click.option("--shards", type=click.IntRange(min=1), help=f"Ray workers for --ray (default {DEFAULT_SHARDS}).")
+@click.option("--ray-address", help="A running Ray cluster for --ray (default: RAY_ADDRESS, else a local instance).")
 @threads_option
 @click.option("--quiet", is_flag=True, help="No progress bars nor settings lines.")
 @handle_errors
@@ -249,6 +254,13 @@ def run(
     if flags.get("suite"):
         overrides["suite"] = attack_spec(flags["suite"], "--suite")
         names["suite"] = "--suite"
+    if flags.get("use_ray"):
+        overrides["executor"] = "ray"
+    elif flags.get("shards") is not None or flags.get("ray_address") is not None:
+        raise ConfigError("--shards and --ray-address go with --ray")
+    for flag, key in (("shards", "ray.shards"), ("ray_address", "ray.address")):
+        if flags.get(flag) is not None:
+            overrides[key], names[key] = flags[flag], "--" + flag.replace("_", "-")
     for flag in ("strict", "known_robust", "channels_last", "allow_large_budgets", "overwrite"):
         if flags.get(flag):
             overrides[flag] = True
@@ -332,61 +344,6 @@ def compare(
             f.write(result.markdown())
     if not result.ok:
         sys.exit(1)
-
-
-@main.command()
-@click.argument("suite_file", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Suite output folder (default: the suite's `out`).")
-@click.option(
-    "--baseline",
-    type=click.Path(path_type=Path),
-    help="A previous suite output folder: gate every cell, exit 1 on regression.",
-)
-@click.option("--only", multiple=True, help="Run only cells whose id matches this glob (repeatable).")
-@click.option("--set", "overrides", multiple=True, help="Override a suite value, e.g. defaults.n=32 (repeatable).")
-@click.option("--fresh", is_flag=True, help="Re-run cells that already finished.")
-@click.option("--allow-code", is_flag=True, help="Let python model kinds import and run the code they name.")
-@threads_option
-@click.option("--quiet", is_flag=True, help="No progress bars nor settings lines.")
-@handle_errors
-def bench(
-    suite_file: Path,
-    out: Path | None,
-    baseline: Path | None,
-    only: tuple[str, ...],
-    overrides: tuple[str, ...],
-    fresh: bool,
-    allow_code: bool,
-    quiet: bool,
-    threads: int | None,
-) -> None:
-    """Run a benchmark suite (models x datasets x attack sets x budgets); exit 1 on regression, 2 on a failed cell."""
-    from medrobust.io import parse_overrides
-    from medrobust.suites.grid import BENCH_MD, run_suite
-
-    def show(cell: Any) -> None:
-        gate = f"  gate: {cell.gate['status']}" if cell.gate else ""
-        note = f"  ({cell.message})" if cell.message else ""
-        click.echo(f"{cell.status:>8}  {cell.id}  {cell.seconds:.1f} s{gate}{note}")
-
-    if out is not None:
-        check_writable(out)
-    machine_settings(threads, quiet)
-    run = run_suite(
-        suite_file,
-        out=out,
-        baseline=baseline,
-        overrides=parse_overrides(overrides),
-        only=only,
-        fresh=fresh,
-        progress=not quiet,
-        on_cell=show,
-        allow_code=allow_code,
-    )
-    click.echo(f"summary: {run.out / BENCH_MD}")
-    for cell in run.regressions:
-        click.echo(f"REGRESSION in {cell.id}: {cell.gate.get('verdict', '')}", err=True)
-    sys.exit(run.exit_code)
 
 
 if __name__ == "__main__":

@@ -8,32 +8,31 @@ are skipped when an interrupted suite is run again. The suite writes one combine
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medrobust.engine.config import RunConfig
+from medrobust.engine.ray_runtime import MAX_RETRIES, RayOptions, Resources, import_ray
 from medrobust.engine.spec import DEFAULT_ATTACKS, DEFAULT_BUDGETS
 from medrobust.errors import ConfigError, MedrobustError
 from medrobust.io import expand_env, load_yaml_mapping, set_dotted, slug, validated
 from medrobust.results.atomic import write_json, write_text
 from medrobust.results.folder import ResultsFolder
 from medrobust.results.results import Results
+from medrobust.suites.cell_run import CellJob, CellOutcome, attempts_of, config_hash, finished_results, run_cell
 from medrobust.suites.report import markdown, verdict
 
 log = logging.getLogger(__name__)
 
 BENCH_JSON = "bench.json"
 BENCH_MD = "bench.md"
-CELL = "cell.json"
 COMPARE_MD = "compare.md"
 AXES = ("model", "dataset", "attacks", "budgets")
 
@@ -62,6 +61,8 @@ class Suite(BaseModel):
     ``datasets: [names]`` on a model (pair it with those datasets only), ``subgroups`` on a
     dataset, and ``optional: true`` on either (a cell whose inputs are missing is skipped,
     not an error). ``defaults`` holds run settings for every cell (n, batch_size, seed, ...).
+    ``executor: ray`` runs the cells as Ray tasks, each reserving ``resources`` (a model's own
+    ``resources`` override them) and retried ``max_retries`` times when its worker dies.
     Strings may use ``${VAR}`` and ``${VAR:-default}``.
     """
 
@@ -75,6 +76,10 @@ class Suite(BaseModel):
     budgets: dict[str, list[float | str]] = {"default": list(DEFAULT_BUDGETS)}
     exclude: list[dict[str, str]] = []
     gate: Gate = Gate()
+    executor: Literal["serial", "ray"] = "serial"
+    ray_address: str | None = None
+    resources: Resources = Resources()
+    max_retries: int = Field(default=MAX_RETRIES, ge=0)
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Cell:
     seconds: float = 0.0
     results: Results | None = None
     gate: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
 
     @property
     def id(self) -> str:
@@ -161,7 +167,7 @@ def cells(suite: Suite, only: Sequence[str] = ()) -> list[Cell]:
 
 def cell_config(suite: Suite, cell: Cell, folder: Path) -> RunConfig:
     """The ``medrobust run`` configuration of one cell (environment variables expanded)."""
-    model = {k: v for k, v in suite.models[cell.model].items() if k not in ("datasets", "optional")}
+    model = {k: v for k, v in suite.models[cell.model].items() if k not in ("datasets", "optional", "resources")}
     model.setdefault("name", cell.model)
     data = {k: v for k, v in suite.datasets[cell.dataset].items() if k not in ("subgroups", "optional")}
     raw: dict[str, Any] = {
@@ -188,13 +194,15 @@ def run_suite(
     progress: bool = False,
     on_cell: Callable[[Cell], None] | None = None,
     allow_code: bool = False,
+    ray: bool | None = None,
+    ray_address: str | None = None,
 ) -> SuiteRun:
     """Run every cell (skipping finished ones unless ``fresh``), gate against ``baseline``, write the summary.
 
     ``allow_code`` lets ``python`` model kinds run the code they name (``--allow-code``); a suite file cannot.
+    ``ray`` (or the suite's ``executor: ray``) runs the cells as Ray tasks at ``ray_address``
+    (:mod:`medrobust.suites.ray_cells`); the results are the same as a serial run's.
     """
-    from medrobust.engine.run import run_config
-
     suite = load_suite(path, overrides)
     folder = Path(out) if out is not None else suite.out
     base = Path(baseline) if baseline is not None else None
@@ -207,33 +215,82 @@ def run_suite(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{folder}: cannot write the suite output folder ({exc.strerror or exc})") from None
-    for cell in grid:
-        cell_dir = folder / cell.id
-        t0 = time.perf_counter()
-        try:
-            cfg = cell_config(suite, cell, cell_dir)
-            digest = _config_hash(cfg)
-            cached = None if fresh else _finished(cell_dir, digest)
-            if cached is not None:
-                cell.results, cell.status = cached, "cached"
-            else:
-                # the suite owns its cells' folders: a changed cell replaces its earlier run
-                cfg = cfg.model_copy(update={"overwrite": True, **({"resume": False} if fresh else {})})
-                cell.results = run_config(cfg, progress=progress, allow_code=allow_code)
-                cell.status = "done"
-                write_json(cell_dir / CELL, {"cell": cell.id, "config_hash": digest, "finished": True})
-        except MedrobustError as exc:
-            cell.status, cell.message = ("skipped" if cell.optional else "error"), str(exc)
-            log.log(logging.INFO if cell.optional else logging.ERROR, "cell %s: %s", cell.id, exc)
-        cell.seconds = time.perf_counter() - t0
+    options = _ray_options(suite, ray, ray_address)
+
+    def close(cell: Cell) -> None:
         if cell.results is not None and base is not None:
-            cell.gate = _gate(cell, base / cell.id, cell_dir, suite.gate)
+            cell.gate = _gate(cell, base / cell.id, folder / cell.id, suite.gate)
         if on_cell is not None:
             on_cell(cell)
+
+    jobs: dict[str, tuple[Cell, CellJob]] = {}
+    for cell in grid:
+        t0 = time.perf_counter()
+        try:
+            cfg = cell_config(suite, cell, folder / cell.id)
+            digest = config_hash(cfg)
+            resources = _resources(suite, cell)
+        except MedrobustError as exc:
+            _failed(cell, str(exc), time.perf_counter() - t0)
+            close(cell)
+            continue
+        cached = None if fresh else finished_results(folder / cell.id, digest)
+        if cached is not None:
+            cell.results, cell.status, cell.attempts = cached, "cached", attempts_of(folder / cell.id)
+            cell.seconds = time.perf_counter() - t0
+            close(cell)
+        elif options is None:  # serial: one cell after another in this process
+            outcome, results = run_cell(cfg, cell.id, digest, fresh=fresh, progress=progress, allow_code=allow_code)
+            _apply(cell, outcome, results)
+            close(cell)
+        else:
+            jobs[cell.id] = (cell, CellJob(cell.id, cfg, digest, resources))
+    if options is not None and jobs:
+        from medrobust.suites.ray_cells import run_on_ray
+
+        def arrived(job: CellJob, outcome: CellOutcome) -> None:
+            cell = jobs[job.cell_id][0]
+            results = Results.load(folder / cell.id) if outcome.status == "done" else None
+            _apply(cell, outcome, results)
+            close(cell)
+
+        todo = [job for _, job in jobs.values()]
+        run_on_ray(todo, options, arrived, fresh=fresh, allow_code=allow_code, progress=progress)
     run = SuiteRun(suite, folder, grid, base)
     write_json(folder / BENCH_JSON, summary(run))
     write_text(folder / BENCH_MD, markdown(run))
     return run
+
+
+def _ray_options(suite: Suite, ray: bool | None, address: str | None) -> RayOptions | None:
+    """Ray's options when the cells run on Ray (``--ray`` or ``executor: ray``), else ``None``."""
+    if not (ray or suite.executor == "ray"):
+        if address is not None:
+            raise ConfigError("--ray-address goes with --ray (or executor: ray in the suite)")
+        return None
+    import_ray()  # a missing extra fails before any cell runs
+    return RayOptions(address=address or suite.ray_address, resources=suite.resources, max_retries=suite.max_retries)
+
+
+def _resources(suite: Suite, cell: Cell) -> Resources:
+    """What the cell's Ray task reserves: the suite's ``resources``, overridden by its model's."""
+    own = suite.models[cell.model].get("resources") or {}
+    return validated(Resources, {**suite.resources.model_dump(), **own}, f"model {cell.model!r}: invalid resources")
+
+
+def _apply(cell: Cell, outcome: CellOutcome, results: Results | None) -> None:
+    """Record a cell run's outcome on the cell (an error of an optional cell is a skip)."""
+    if outcome.status == "error":
+        _failed(cell, outcome.message, outcome.seconds)
+    else:
+        cell.status, cell.results = outcome.status, results
+        cell.seconds = outcome.seconds
+    cell.attempts = outcome.attempts
+
+
+def _failed(cell: Cell, message: str, seconds: float) -> None:
+    cell.status, cell.message, cell.seconds = ("skipped" if cell.optional else "error"), message, seconds
+    log.log(logging.INFO if cell.optional else logging.ERROR, "cell %s: %s", cell.id, message)
 
 
 def summary(run: SuiteRun) -> dict[str, Any]:
@@ -263,6 +320,8 @@ def summary(run: SuiteRun) -> dict[str, Any]:
                 },
                 warnings=[w.code for w in s.warnings],
             )
+        if c.attempts > 1:  # a worker died (or the suite was interrupted) and the cell was resumed
+            entry["attempts"] = c.attempts
         if c.gate:
             entry["gate"] = c.gate
         entries.append(entry)
@@ -301,30 +360,3 @@ def _gate(cell: Cell, base_dir: Path, cell_dir: Path, gate: Gate) -> dict[str, A
         "verdict": comparison.verdict(),
         "markdown": text,
     }
-
-
-def _finished(folder: Path, digest: str) -> Results | None:
-    """The cell's results when it finished before with the same configuration."""
-    marker = folder / CELL
-    if not marker.is_file():
-        return None
-    try:
-        saved = json.loads(marker.read_text())
-    except json.JSONDecodeError:
-        return None
-    if not saved.get("finished") or saved.get("config_hash") != digest:
-        return None
-    try:
-        return Results.load(folder)
-    except MedrobustError:
-        return None
-
-
-def _config_hash(cfg: RunConfig) -> str:
-    """The cell's configuration, plus the content of its weights file (a new checkpoint re-runs the cell)."""
-    h = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode())
-    if cfg.model.weights is not None:
-        with open(cfg.model.weights, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
