@@ -3,10 +3,14 @@ adversarial never weaker than random, and through the sweep a monotone curve."""
 
 from __future__ import annotations
 
+import io
 from itertools import pairwise
 
+import numpy as np
 import pytest
 import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
 from torch import nn
 
 import medrobust
@@ -23,17 +27,23 @@ from medrobust.models.adapter import ModelAdapter
 from medrobust.models.small_cnn import SmallCNN
 
 NAMES = sorted(SHIFTS)
+COLOUR = ("hue", "saturation")
+"""Shifts for RGB images only: they run on 3-channel batches and refuse grey ones."""
 HU = (-1024.0, 3071.0)
+
+
+def _channels(name: str) -> int:
+    return 3 if name in COLOUR else 1
 
 
 class Tiny(nn.Module):
     """A small conv net for 2D or 3D inputs, scaled to its bounds so logits stay moderate."""
 
-    def __init__(self, dims: int, bounds: tuple[float, float]) -> None:
+    def __init__(self, dims: int, bounds: tuple[float, float], channels: int = 1) -> None:
         super().__init__()
         conv = nn.Conv2d if dims == 2 else nn.Conv3d
         self.lo, self.span = bounds[0], bounds[1] - bounds[0]
-        self.conv = conv(1, 4, 3, padding=1)
+        self.conv = conv(channels, 4, 3, padding=1)
         self.fc = nn.Linear(4, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,15 +51,18 @@ class Tiny(nn.Module):
         return self.fc(h.flatten(2).mean(dim=2))
 
 
-def _model(dims: int, bounds: tuple[float, float] = (0.0, 1.0), size: int = 8) -> ModelAdapter:
+def _model(dims: int, bounds: tuple[float, float] = (0.0, 1.0), size: int = 8, channels: int = 1) -> ModelAdapter:
     torch.manual_seed(0)
-    return ModelAdapter(Tiny(dims, bounds), make_head("binary", 2), bounds=bounds, input_shape=(1,) + (size,) * dims)
+    net = Tiny(dims, bounds, channels)
+    return ModelAdapter(net, make_head("binary", 2), bounds=bounds, input_shape=(channels,) + (size,) * dims)
 
 
-def _batch(dims: int, bounds: tuple[float, float] = (0.0, 1.0), n: int = 6, size: int = 8) -> torch.Tensor:
+def _batch(
+    dims: int, bounds: tuple[float, float] = (0.0, 1.0), n: int = 6, size: int = 8, channels: int = 1
+) -> torch.Tensor:
     g = torch.Generator().manual_seed(1)
     lo, hi = bounds
-    return lo + (hi - lo) * torch.rand((n, 1) + (size,) * dims, generator=g)
+    return lo + (hi - lo) * torch.rand((n, channels) + (size,) * dims, generator=g)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -67,8 +80,9 @@ def test_table_parameter_and_units(name: str) -> None:
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("bounds", [(0.0, 1.0), HU], ids=["unit", "hu"])
 def test_identity_seed_and_bounds(name: str, dims: int, bounds: tuple[float, float]) -> None:
-    model = _model(dims, bounds)
-    x, y = _batch(dims, bounds), torch.tensor([0, 1, 0, 1, 0, 1])
+    c = _channels(name)
+    model = _model(dims, bounds, channels=c)
+    x, y = _batch(dims, bounds, channels=c), torch.tensor([0, 1, 0, 1, 0, 1])
     for mode in ("random", "adversarial"):
         shift = build_attack(name, mode=mode, draws=2, steps=2)
         assert torch.equal(shift.run(model, x, y, 0.0).x_adv, x)  # severity 0: exactly the input
@@ -86,8 +100,9 @@ def test_identity_seed_and_bounds(name: str, dims: int, bounds: tuple[float, flo
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dims", [2, 3])
 def test_adversarial_never_weaker_than_random(name: str, dims: int) -> None:
-    model = _model(dims)
-    x = _batch(dims, n=8)
+    c = _channels(name)
+    model = _model(dims, channels=c)
+    x = _batch(dims, n=8, channels=c)
     y = model.head.predict(model.logits(x)).reshape(-1)  # every sample correct: there is something to break
     for severity in (1.0, 3.0, 5.0):
         rand = build_attack(name, mode="random", draws=3).run(model, x, y, severity, seed=2)
@@ -160,16 +175,21 @@ def test_sweep_curves_are_monotone(schedule: str) -> None:
         {"name": "blur", "mode": "adversarial", "steps": 2},
         {"name": "bias_field", "mode": "adversarial", "draws": 2, "steps": 2},
         {"name": "downsample", "mode": "adversarial", "draws": 1},
+        {"name": "motion", "mode": "adversarial", "draws": 2, "steps": 2},
+        {"name": "ghosting", "mode": "random", "draws": 2},
+        {"name": "spike", "mode": "adversarial", "draws": 2, "steps": 2},
+        {"name": "jpeg", "mode": "adversarial", "draws": 1},
     ]
     res = medrobust.evaluate(model, data, attacks, [0, 1, 2, 3, 5], bootstrap=0, schedule=schedule)
     assert res.clean_accuracy == 1.0
-    for label in ("noise-random", "blur-adversarial", "bias_field-adversarial", "downsample-adversarial"):
+    labels = [f"{a['name']}-{a['mode']}" for a in attacks]
+    for label in labels:
         accs = [b["robust_accuracy"] for b in res.curve(label)]
         assert accs[0] == pytest.approx(res.clean_accuracy)
         assert all(a >= b for a, b in pairwise(accs)), (label, accs)
         per_sample = res.rows[res.rows["attack"] == label].pivot(index="sample", columns="eps", values="correct")
         assert (per_sample.astype(int).diff(axis=1).fillna(0) <= 0).all().all()  # once broken, always broken
-    for label in ("noise-random", "blur-adversarial", "downsample-adversarial"):
+    for label in ("noise-random", "blur-adversarial", "downsample-adversarial", "spike-adversarial"):
         assert res.metric(label, 5) < 1.0, label  # each moves the high-frequency energy across the threshold
     assert not [w for w in res.warnings if w.code == "attack-weaker-than-another"]
     assert all(b["label_255"] == "" for b in res.curve("blur-adversarial"))  # a severity is no k/255
@@ -180,3 +200,37 @@ def test_shifts_and_lp_attacks_do_not_share_one_budget_grid() -> None:
     model = ModelAdapter(SmallCNN(1, 2, width=4), "binary", num_outputs=2)
     with pytest.raises(ConfigError, match="one run has one budget grid"):
         medrobust.evaluate(model, data, ["pgd", "blur"], [0, 1], bootstrap=0)
+
+
+@pytest.mark.parametrize("name", COLOUR)
+def test_colour_shifts_refuse_grey_images(name: str) -> None:
+    model, x = _model(2), _batch(2)
+    with pytest.raises(ValueError, match="RGB"):
+        build_attack(name).run(model, x, torch.zeros(6, dtype=torch.long), 3.0)
+
+
+def test_colour_shifts_match_torchvision() -> None:
+    x = _batch(2, channels=3, size=9)
+    ones = torch.ones(6, 1)
+    hue = SHIFTS["hue"]().apply(x, -ones, torch.full((6,), 20.0), (0.0, 1.0))
+    assert torch.allclose(hue, TF.adjust_hue(x, -20 / 360), atol=1e-5)
+    sat = SHIFTS["saturation"]().apply(x, ones, torch.full((6,), 0.4), (0.0, 1.0))
+    assert torch.allclose(sat, TF.adjust_saturation(x, 1.4), atol=1e-5)
+    assert not torch.allclose(hue, x, atol=1e-2) and not torch.allclose(sat, x, atol=1e-2)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_jpeg_is_pillows_codec_at_the_tables_quality(channels: int) -> None:
+    model = _model(2, HU, size=16, channels=channels)
+    x = _batch(2, HU, size=16, channels=channels)
+    out = build_attack("jpeg").run(model, x, torch.zeros(6, dtype=torch.long), 3.0).x_adv  # quality 40
+    lo, hi = HU
+    u8 = ((x - lo) / (hi - lo) * 255).round().to(torch.uint8).numpy()
+    for img, got in zip(u8, out, strict=True):
+        pixels = img.transpose(1, 2, 0) if channels == 3 else img[0]
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=40)
+        ref = np.asarray(Image.open(buffer)).astype(np.float32)
+        ref = ref.transpose(2, 0, 1) if channels == 3 else ref[None]
+        assert torch.allclose(got, lo + (hi - lo) * torch.from_numpy(ref) / 255, atol=1e-2)
+    assert (out - x).abs().max() > 1.0  # a lossy codec at quality 40 changes the image

@@ -32,11 +32,17 @@ class AttackableModel(Protocol):
 
 @dataclass
 class AttackOutput:
-    """An attack's result: adversarial inputs, their logits, and which ones succeeded."""
+    """An attack's result: adversarial inputs, their logits, and which ones succeeded.
+
+    ``correct_fraction`` (N,), from attacks that :attr:`Attack.averages`: per sample, the
+    fraction of their random draws under which the model stayed correct (its mean over
+    samples is the expected accuracy under one draw); ``None`` from the others.
+    """
 
     x_adv: Tensor
     logits: Tensor
     success: Tensor
+    correct_fraction: Tensor | None = None
 
 
 class Attack(ABC):
@@ -74,6 +80,15 @@ class Attack(ABC):
         seed: int | None = None,
     ) -> AttackOutput:
         """Attack ``x`` (labels ``y``, or targets when targeted) within budget ``eps``."""
+
+    @property
+    def averages(self) -> bool:
+        """True when :meth:`run` also returns ``correct_fraction`` (a shift's random mode).
+
+        The sweep then runs it on every sample at every budget, not only the still-robust
+        ones, so the mean over draws is that of the whole data set.
+        """
+        return False
 
     @property
     def tag(self) -> str:

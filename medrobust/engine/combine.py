@@ -4,6 +4,7 @@ The suite's curve combines its members and every other attack of its norm in the
 the headline worst case is never above any attack's curve. A sample is broken at a budget
 if any attack broke it there; each attack's curve is monotone, so the combination is too.
 For a random model (rows with ``pass_rate``) ties go to the row with fewer correct passes.
+A shift's mean over its draws (``correct_fraction``) is not carried into a combined curve.
 """
 
 from __future__ import annotations
@@ -28,4 +29,5 @@ def combine_rows(rows: pd.DataFrame, label: str, attacks: Sequence[str]) -> pd.D
         keys, ascending = [*keys, "pass_rate"], [*ascending, True]
     ranked = ranked.sort_values([*keys, "_order"], ascending=[*ascending, True], kind="stable")
     first = ranked.drop_duplicates(["eps", "sample"], keep="first").drop(columns=["_broken", "_order"])
+    first = first.drop(columns=["correct_fraction"], errors="ignore")  # a worst case has no mean over draws
     return first.assign(attack=label).reset_index(drop=True)

@@ -74,11 +74,14 @@ def attack_columns(head: Head, x: Tensor, x_adv: Tensor, y: Tensor, logits: Tens
 
 
 def attack_frame(index: np.ndarray, blocks: Sequence[tuple[str, float, str, dict[str, Tensor]]]) -> pd.DataFrame:
-    """The batch's attack rows from its ``(attack, eps, eps_label, columns)`` blocks: one host copy per column."""
+    """The batch's attack rows from its ``(attack, eps, eps_label, columns)`` blocks: one host copy per column.
+
+    A column only some blocks have (``correct_fraction``, from a shift's random mode) is NaN in the others.
+    """
     if not blocks:
         return pd.DataFrame()
     n = len(index)
-    names = list(blocks[0][3])
+    names = list(dict.fromkeys(name for b in blocks for name in b[3]))
     cols: dict[str, object] = {
         "sample": np.tile(np.asarray(index), len(blocks)),
         "attack": np.repeat([b[0] for b in blocks], n),
@@ -86,5 +89,11 @@ def attack_frame(index: np.ndarray, blocks: Sequence[tuple[str, float, str, dict
         "eps_label": np.repeat([b[2] for b in blocks], n),
     }
     for name in names:
-        cols[name] = torch.cat([b[3][name] for b in blocks]).cpu().numpy()
+        cols[name] = torch.cat([b[3][name] if name in b[3] else _missing(b[3], n) for b in blocks]).cpu().numpy()
     return pd.DataFrame(cols)
+
+
+def _missing(columns: dict[str, Tensor], n: int) -> Tensor:
+    """A NaN column of ``n`` rows, on the device of a block's other ``columns``."""
+    device = next(iter(columns.values())).device
+    return torch.full((n,), float("nan"), device=device)

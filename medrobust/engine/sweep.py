@@ -187,15 +187,20 @@ def _sweep_batch(
         warm = False  # once a budget was attacked, held_x is each robust sample's strongest point
         ahead: _Ahead | None = None  # the parallel schedule's one run over the remaining budgets
         quantised = Quantised(x, clean_logits) if grid is not None and held_eval is None else None
+        every = torch.arange(x.shape[0], device=x.device)  # an averaging attack runs on every sample
         for b_i, budget in enumerate(budgets):
             t_b = time.perf_counter()
+            fraction: Tensor | None = None  # an averaging attack's fraction of draws still correct
             if budget.value == 0:
                 if held_eval is None:
                     with autocast(opts, model.device):
                         held_logits = model.logits(x)  # a fresh pass: budget 0 must equal clean
+                if attack.averages:
+                    fraction = head.correct(held_logits, y).float()
             else:
                 todo = _still_robust(head.correct(held_logits, y), target, y)
-                if todo.numel():
+                runs = every if attack.averages else todo
+                if runs.numel():
                     if opts.schedule == "parallel":
                         if ahead is None:
                             with _seeded(model, passes, _seed(seed, index, a_i, b_i, stream=2)):
@@ -204,26 +209,28 @@ def _sweep_batch(
                                     attack,
                                     x,
                                     labels,
-                                    todo,
+                                    runs,
                                     budgets,
                                     b_i,
                                     _seed(seed, index, a_i, b_i),
                                     opts,
                                     mask,
                                 )
-                        adv_x, adv_logits = ahead.at(b_i, todo)
+                        adv_x, adv_logits, fraction = ahead.at(b_i, todo)
                     else:
                         extra = {"start": held_x[todo]} if warm and attack.accepts_start else {}
                         with autocast(opts, model.device), _seeded(model, passes, _seed(seed, index, a_i, b_i, 2)):
                             out = attack.run(
                                 model,
-                                x[todo],
-                                labels[todo],
-                                budget.value if mask is None else budget.value * mask[todo],
+                                x[runs],
+                                labels[runs],
+                                budget.value if mask is None else budget.value * mask[runs],
                                 seed=_seed(seed, index, a_i, b_i),
                                 **extra,
                             )
-                        adv_x, adv_logits = out.x_adv, out.logits
+                        adv_x, adv_logits, fraction = out.x_adv, out.logits, out.correct_fraction
+                        if attack.averages:  # ran on every sample: the worst case moves only the robust ones
+                            adv_x, adv_logits = adv_x[todo], adv_logits[todo]
                     if held_eval is not None:  # keep the new example only where it is worse for the model
                         new = expected(model, adv_x, y[todo], passes or 1, _seed(seed, index, a_i, b_i, stream=1))
                         old = held_eval.take(todo)
@@ -235,6 +242,8 @@ def _sweep_batch(
                     held_logits[todo] = adv_logits.to(held_logits.dtype)
                 warm = True
             cols = attack_columns(head, x, held_x, y, held_logits)
+            if attack.averages and fraction is not None:
+                cols["correct_fraction"] = fraction.float()
             if grid is not None:  # file space: how visible the edit is
                 cols.update(perceptibility(x, held_x, model.preprocess.stages, model.bounds, similarity=False))
             if held_eval is not None:
@@ -270,6 +279,7 @@ class _Ahead:
     first: int
     x_adv: Tensor
     logits: Tensor
+    fraction: Tensor | None = None
 
     @classmethod
     def run(
@@ -295,12 +305,15 @@ class _Ahead:
             eps = eps.reshape(-1, *([1] * (x.ndim - 1))) * mask[samples].repeat(len(rest), *([1] * (x.ndim - 1)))
         with autocast(opts, model.device):
             out = attack.run(model, xs, ys, eps, seed=seed)
-        return cls(samples, first, out.x_adv, out.logits)
+        return cls(samples, first, out.x_adv, out.logits, out.correct_fraction)
 
-    def at(self, budget_index: int, todo: Tensor) -> tuple[Tensor, Tensor]:
-        """Adversarial inputs and logits of ``todo`` (a subset of ``samples``) at one budget."""
-        rows = (budget_index - self.first) * self.samples.numel() + torch.searchsorted(self.samples, todo)
-        return self.x_adv[rows], self.logits[rows]
+    def at(self, budget_index: int, todo: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Adversarial inputs and logits of ``todo`` (a subset of ``samples``) at one budget, and
+        the fraction of draws still correct of every sample in ``samples`` there (averaging attacks)."""
+        start = (budget_index - self.first) * self.samples.numel()
+        rows = start + torch.searchsorted(self.samples, todo)
+        fraction = None if self.fraction is None else self.fraction[start : start + self.samples.numel()]
+        return self.x_adv[rows], self.logits[rows], fraction
 
 
 def _seeded(model: ModelAdapter, passes: int | None, seed: int) -> AbstractContextManager[object]:

@@ -17,6 +17,8 @@ __all__ = [
     "interval",
     "is_missing",
     "largest_budget",
+    "mean_head",
+    "mean_text",
     "num",
     "passes_head",
     "passes_text",
@@ -69,6 +71,27 @@ def passes_text(summary: Summary, point: BudgetPoint) -> list[str]:
         return []
     p = point.passes
     return [f"{num(p.mean_accuracy)} / {num(p.worst_accuracy)}" if p is not None else MISSING]
+
+
+MEAN_HEAD = "mean of draws"
+"""The column a run with a shift in random mode adds (see :func:`mean_text`)."""
+
+
+def mean_head(summary: Summary) -> list[str]:
+    """The mean-of-draws column head when some point has ``mean_accuracy`` (a shift's random mode), else none."""
+    return [MEAN_HEAD] if _averaged(summary) else []
+
+
+def mean_text(summary: Summary, point: BudgetPoint) -> list[str]:
+    """``point``'s accuracy under one random draw (empty for attacks without one), matching :func:`mean_head`."""
+    if not _averaged(summary):
+        return []
+    value = (point.model_extra or {}).get("mean_accuracy")
+    return [num(value) if value is not None else ""]
+
+
+def _averaged(summary: Summary) -> bool:
+    return any("mean_accuracy" in (b.model_extra or {}) for a in summary.attacks.values() for b in a.budgets)
 
 
 VISIBILITY_HEAD = ["max change", "mean change", "PSNR (dB)", "SSIM"]

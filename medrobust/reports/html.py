@@ -16,6 +16,8 @@ from medrobust.reports.format import (
     adaptive_text,
     budget_text,
     interval,
+    mean_head,
+    mean_text,
     num,
     passes_head,
     passes_text,
@@ -143,6 +145,7 @@ def _summary_table(s: Summary) -> str:
         "specificity",
         "AUROC",
         "95% CI",
+        *mean_head(s),
         *passes_head(s),
         *visibility_head(s),
     ]
@@ -163,6 +166,7 @@ def _summary_table(s: Summary) -> str:
                 num(b.specificity),
                 num(b.auroc),
                 interval(b.auroc_ci),
+                *mean_text(s, b),
                 *passes_text(s, b),
                 *visibility_text(s, b),
             ]

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from medrobust.reports.format import (
     adaptive_text,
+    mean_head,
+    mean_text,
     passes_head,
     passes_text,
     random_init_note,
@@ -38,7 +40,7 @@ def render_markdown(results: Results) -> str:
             "",
         ]
     head = ["attack", "budget", "k/255", "robust acc", "95% CI", "drop", "success", "AUROC", "sens", "spec"]
-    head += passes_head(s) + visibility_head(s)
+    head += mean_head(s) + passes_head(s) + visibility_head(s)
     body = []
     for attack, a in s.attacks.items():
         for b in sorted(a.budgets, key=lambda b: b.eps):
@@ -54,6 +56,7 @@ def render_markdown(results: Results) -> str:
                     num(b.auroc),
                     num(b.sensitivity),
                     num(b.specificity),
+                    *mean_text(s, b),
                     *passes_text(s, b),
                     *visibility_text(s, b),
                 ]

@@ -63,6 +63,7 @@ def summarize(
                     "mean_linf": float(g["linf"].mean()),
                     "mean_l2": float(g["l2"].mean()),
                     **perceptibility_means(g),
+                    **mean_of_draws(g),
                     **m,
                     "passes": pass_accuracy(g, passes),
                 }
@@ -89,6 +90,17 @@ def summarize(
             "warnings": [],
         }
     )
+
+
+def mean_of_draws(g: pd.DataFrame) -> dict[str, float]:
+    """A shift's random mode: ``mean_accuracy``, the mean over samples of the fraction of draws still correct.
+
+    The expected accuracy under one random draw, next to the worst of the draws (the robust
+    accuracy); nothing for attacks whose rows have no fraction.
+    """
+    if "correct_fraction" not in g.columns or not g["correct_fraction"].notna().all():
+        return {}
+    return {"mean_accuracy": float(g["correct_fraction"].mean())}
 
 
 def perceptibility_means(g: pd.DataFrame) -> dict[str, float | None]:

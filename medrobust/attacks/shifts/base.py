@@ -2,11 +2,13 @@
 
 Each shift maps severity to one physical parameter through its :attr:`Shift.TABLE` (linear
 between integer severities, the last value beyond them) and draws or searches its own
-parameters within that range: ``mode="random"`` keeps the worst of ``draws`` seeded draws,
+parameters within that range: ``mode="random"`` keeps the worst of ``draws`` seeded draws
+(and reports, per sample, the fraction of them the model got right),
 ``mode="adversarial"`` starts from the same draws and then ascends the head's loss on the
 parameters (signed-gradient steps), or searches further at random where the shift has no
 gradient. Both keep, per sample, the worst point they saw, so adversarial is never weaker
-than random at the same severity and seed. Nothing leaves the device inside the loops.
+than random at the same severity and seed. Nothing leaves the device inside the loops but
+JPEG, a CPU codec.
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class Shift(Attack):
         """``blur-random`` or ``blur-adversarial``."""
         return f"{self.name}-{self.mode}"
 
+    @property
+    def averages(self) -> bool:
+        """The random mode also reports the fraction of its draws under which each sample stayed correct."""
+        return self.mode == "random"
+
     def describe(self) -> dict[str, object]:
         """Parameters for the manifest, with the severity table that reads ``eps``."""
         return {
@@ -164,18 +171,24 @@ class Shift(Attack):
         if self.mode == "adversarial" and not self.DIFFERENTIABLE:
             candidates += [self.search] * (self.draws * SEARCH_FACTOR)
         best: _Best | None = None
+        right = torch.zeros(x.shape[0], device=x.device)  # per sample: draws under which the model was correct
+        draws = self.draws if self.RANDOM else 1
         with model.evaluating(freeze=True):  # type: ignore[attr-defined]
             with torch.no_grad():
                 shift = _masked(self.shifter(x, model.bounds), x, clean)
-                for sample in candidates:
+                for i, sample in enumerate(candidates):
                     p = sample(x, gen)
                     xs = shift(p, level)
-                    best = _Best.update(best, head, xs, model(xs).float(), y, p)
+                    logits = model(xs).float()
+                    if i < draws:
+                        right += head.correct(logits, y).float()
+                    best = _Best.update(best, head, xs, logits, y, p)
             assert best is not None
             if self.mode == "adversarial" and self.DIFFERENTIABLE and self.steps > 0:
                 shift = _masked(self.shifter(x, model.bounds), x, clean)  # outside no_grad: keeps gradients
                 best = self._ascend(model, shift, y, level, best)
-        return AttackOutput(best.x, best.logits, best.hit)
+        fraction = right / draws if self.averages else None
+        return AttackOutput(best.x, best.logits, best.hit, fraction)
 
     def _ascend(
         self, model: AttackableModel, shift: Callable[[Tensor, Tensor], Tensor], y: Tensor, level: Tensor, best: _Best
