@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu-ray.json"))
     parser.add_argument("--n", type=int, default=2048, help="images per suite cell")
     parser.add_argument("--run-n", type=int, default=8192, help="images of the sharded run (batches of 32)")
+    parser.add_argument("--note", default="", help="how the machine was loaded while measuring")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import ray
@@ -110,7 +111,7 @@ def main() -> None:
     report = {
         "benchmark": "ray_scaling",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "note": "2-core machine shared with other work while measuring: an upper bound on times, ratios noisy",
+        "note": args.note,
         "ray_startup_seconds": round(startup, 2),
         "suite": {
             "cells": len(serial.cells),
