@@ -6,6 +6,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import Tensor
@@ -15,6 +16,7 @@ from medrobust.attacks import PGD
 from medrobust.attacks.base import AttackOutput
 from medrobust.datasets import synthetic
 from medrobust.models.adapter import ModelAdapter
+from medrobust.models.demo import demo_model
 
 EPS = [0, "1/255", "2/255", "4/255", "8/255"]
 
@@ -139,3 +141,14 @@ def test_targeted_sweep_pushes_towards_the_target(binary_model: ModelAdapter, bi
     rows = res.rows[res.rows["eps"] > 0].merge(res.clean[["sample", "y"]], on="sample")
     assert (rows.loc[rows["y"] == 0, "correct"]).all()  # samples already at the target are untouched
     assert (rows.loc[~rows["correct"], "pred"] == 0).all()
+
+
+def test_a_loaded_run_has_the_in_memory_rows_and_dtypes(tmp_path: Path) -> None:
+    """rows.csv and samples.csv read back as the engine computed them: float32 scores, not float64."""
+    model, data = demo_model(0), synthetic(64, seed=1)
+    run = {"attacks": ["fgsm"], "eps": [0, "2/255"], "batch_size": 32, "bootstrap": 0}
+    res = medrobust.evaluate(model, data, out_dir=tmp_path, **run)
+    loaded = medrobust.Results.load(tmp_path)
+    assert res.rows["score_0"].dtype == "float32" and loaded.rows["eps"].dtype == "float64"
+    pd.testing.assert_frame_equal(loaded.rows, res.rows)
+    pd.testing.assert_frame_equal(loaded.clean, res.clean)

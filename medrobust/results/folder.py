@@ -143,9 +143,23 @@ class ResultsFolder:
         return obj
 
     def read_samples(self) -> pd.DataFrame:
-        """``samples.csv``: ids stay strings, empty metadata stays empty."""
-        return pd.read_csv(self.path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False)
+        """``samples.csv``: ids stay strings, empty metadata stays empty, scores float32."""
+        return engine_dtypes(pd.read_csv(self.path / SAMPLES, dtype={"sample_id": str}, keep_default_na=False))
 
     def read_rows(self) -> pd.DataFrame:
-        """``rows.csv``: budget labels stay strings."""
-        return pd.read_csv(self.path / ROWS, dtype={"eps_label": str})
+        """``rows.csv``: budget labels stay strings, scores and norms float32."""
+        return engine_dtypes(pd.read_csv(self.path / ROWS, dtype={"eps_label": str}))
+
+
+FLOAT64_COLUMNS = frozenset({"eps"})
+"""The only floating-point column the engine writes in float64 (the budget); the rest are float32."""
+
+
+def engine_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The dtypes the engine computed: CSV reads floats as float64, the scores and norms were float32.
+
+    A float32 is written as its shortest decimal, which reads back to the same float32, so a
+    loaded or resumed run's rows equal the in-memory ones, dtypes included.
+    """
+    cast = {c: "float32" for c in frame.columns if frame[c].dtype == "float64" and c not in FLOAT64_COLUMNS}
+    return frame.astype(cast) if cast else frame
