@@ -34,6 +34,7 @@ evaluate_module = importlib.import_module("medrobust.engine.evaluate")
 TESTS = Path(__file__).resolve().parent
 RUN = {"attacks": ["fgsm", {"name": "pgd", "steps": 3}], "eps": [0, "2/255", "8/255"], "batch_size": 8, "bootstrap": 20}
 TIMINGS = {"seconds"}
+RUN_CLI = {"eps": [0, "2/255"], "batch_size": 8, "bootstrap": 0}
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +215,21 @@ def test_the_serial_path_imports_no_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_cli_runs_a_config_sharded_and_a_suite_on_ray(ray_instance: Any, weights: Path, tmp_path: Path) -> None:
+    """``run --config C --ray --shards 2`` and ``bench S --out O --ray``, as the Ray page shows them."""
+    config = tmp_path / "chexpert.yaml"
+    config.write_text(
+        json.dumps({"model": {"kind": "demo"}, "data": {"kind": "synthetic", "n": 24}, "attacks": ["fgsm"], **RUN_CLI})
+    )
+    result = CliRunner().invoke(
+        main, ["run", "--config", str(config), "--ray", "--shards", "2", "--out", str(tmp_path / "run"), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "manifest.json").read_text())["executor"]
+    assert record["kind"] == "ray" and record["shards"] == 2
+    suite = _suite(tmp_path, weights)
+    result = CliRunner().invoke(main, ["bench", str(suite), "--out", str(tmp_path / "bench"), "--ray", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert [c["status"] for c in json.loads((tmp_path / "bench" / "bench.json").read_text())["cells"]] == ["done"] * 8

@@ -100,7 +100,7 @@ def test_run_config_accepts_the_published_yaml_keys() -> None:
     keys = set(RunConfig.model_fields)
     published = {"model", "data", "attacks", "eps", "n", "batch_size", "seed", "subgroups", "out", "device"}
     published |= {"bootstrap", "resume", "suite", "strict", "known_robust", "schedule", "precision", "channels_last"}
-    published |= {"allow_large_budgets", "random_passes", "overwrite", "write_adversarial"}
+    published |= {"allow_large_budgets", "random_passes", "overwrite", "write_adversarial", "executor", "ray"}
     assert published == keys
 
 
