@@ -185,7 +185,7 @@ class World:
         for w in it:
             if w == "--weights":
                 out += [w, str(_weights(self.tmp, words, next(it)))]
-            elif w in ("--out", "--baseline", "-c", "--thresholds"):
+            elif w in ("--out", "--baseline", "-c", "--thresholds", "--reference"):
                 out += [w, self.path(next(it))]
             elif w == "-D":
                 key, _, value = next(it).partition("=")
@@ -226,6 +226,11 @@ def _run_command(world: World, cmd: str) -> None:
         cfg = Path(args[args.index("-c") + 1])
         cfg.parent.mkdir(parents=True, exist_ok=True)
         cfg.write_text(text)
+    if "--reference" in args:  # the reference run first: the same command, into the reference folder
+        i = args.index("--reference")
+        first = args[:i] + args[i + 2 :]
+        first[first.index("--out") + 1] = args[i + 1]
+        _run([*first, *TINY])
     _run([*args, *TINY], codes=(0, 3) if "--strict" in args else (0,))
 
 

@@ -101,6 +101,7 @@ def test_run_config_accepts_the_published_yaml_keys() -> None:
     published = {"model", "data", "attacks", "eps", "n", "batch_size", "seed", "subgroups", "out", "device"}
     published |= {"bootstrap", "resume", "suite", "strict", "known_robust", "schedule", "precision", "channels_last"}
     published |= {"allow_large_budgets", "random_passes", "overwrite", "write_adversarial", "executor", "ray"}
+    published |= {"reference"}
     assert published == keys
 
 

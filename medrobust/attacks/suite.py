@@ -1,4 +1,4 @@
-"""Attack suites: the ``strong`` suite (APGD-CE, APGD with the head's second loss, Square).
+"""Attack suites: the ``strong`` suite (APGD-CE, APGD with the head's second loss, Square) and ``acquisition``.
 
 In a sweep, a suite's members run as attacks of their own (one monotone curve each) and the
 suite's own label gets, per sample and budget, the worst case over its members' rows and
@@ -24,7 +24,8 @@ from medrobust.attacks.square import DEFAULT_QUERIES, Square
 from medrobust.errors import ConfigError
 from medrobust.heads import Head
 
-SUITES = ("strong",)
+SUITES = ("strong", "acquisition")
+"""The suites a run can name (``acquisition``: :mod:`medrobust.attacks.acquisition`)."""
 DEFAULT_EOT = 8
 """Passes per gradient of the EOT members the strong suite adds for a random model."""
 
@@ -122,8 +123,14 @@ def strong_suite(
     return Suite(members, name="strong", adaptive=adaptive, eot=eot)
 
 
-def build_suite(spec: str | dict[str, Any] | Suite, head: Head) -> Suite:
-    """A suite from ``"strong"``, ``{"name": "strong", "norm": "l2", "steps": 50}`` or a :class:`Suite`."""
+def build_suite(
+    spec: str | dict[str, Any] | Suite, head: Head, modality: str | None = None, channels: int | None = None
+) -> Suite:
+    """A suite from ``"strong"``, ``{"name": "strong", "norm": "l2"}``, ``"acquisition"`` or a :class:`Suite`.
+
+    ``modality`` (a DICOM code) and ``channels`` pick the acquisition suite's shifts; its
+    own ``modality`` parameter, if given, wins.
+    """
     if isinstance(spec, Suite):
         return spec
     params: dict[str, Any] = {"name": spec} if isinstance(spec, str) else dict(spec)
@@ -131,6 +138,10 @@ def build_suite(spec: str | dict[str, Any] | Suite, head: Head) -> Suite:
     if name not in SUITES:
         raise ConfigError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     try:
+        if name == "acquisition":
+            from medrobust.attacks.acquisition import acquisition_suite  # it imports Suite from here
+
+            return acquisition_suite(params.pop("modality", modality), channels, **params)
         return strong_suite(head, **params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"suite {name!r}: {exc}") from None

@@ -69,7 +69,7 @@ def attack_spec(text: str, flag: str = "--attack") -> str | dict[str, Any]:
     params = parse_kv(tuple(p for p in rest.split(",") if p), flag, whole)
     target = None if prefix else _suite_factory(name) if flag == "--suite" else _attack_class(name)
     if target is not None:
-        check_params(target, params, f"{flag} {whole!r}", name, skip=("self", "head"))
+        check_params(target, params, f"{flag} {whole!r}", name, skip=("self", "head", "channels"))
     return {"name": name, **params}
 
 
@@ -89,9 +89,10 @@ def _attack_class(name: str) -> Any:
 
 def _suite_factory(name: str) -> Any:
     """The function that builds the suite ``name``, or ``None`` for an unknown suite."""
+    from medrobust.attacks.acquisition import acquisition_suite
     from medrobust.attacks.suite import strong_suite
 
-    return strong_suite if name == "strong" else None
+    return {"strong": strong_suite, "acquisition": acquisition_suite}.get(name)
 
 
 def check_params(target: Any, params: dict[str, Any], where: str, name: str, skip: tuple[str, ...] = ()) -> None:

@@ -154,7 +154,16 @@ def demo(out: Path, n: int, seed: int, threads: int | None, quiet: bool) -> None
     is_flag=True,
     help="Reuse the folder's finished batches even when the model cannot be fingerprinted reliably.",
 )
-@click.option("--suite", help="Attack suite to add: strong, or strong:steps=50,queries=500,norm=l2.")
+@click.option(
+    "--suite",
+    help="Attack suite to add: strong (or strong:steps=50,norm=l2); acquisition[:mode=random,modality=MR] "
+    "runs the shifts that fit the data at severities 0..5.",
+)
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    help="Results of --suite acquisition on a reference model: the mean corruption error (mCE) against it.",
+)
 @click.option("--strict", is_flag=True, default=None, help="Exit with code 3 when any trust check warns.")
 @click.option(
     "--known-robust", is_flag=True, default=None, help="The model is trained to be robust: no chance-level check."
@@ -217,6 +226,7 @@ def run(
         "batch_size": "batch_size",
         "seed": "seed",
         "out": "out",
+        "reference": "reference",
         "write_adversarial": "write_adversarial",
         "device": "device",
         "bootstrap": "bootstrap",

@@ -45,6 +45,8 @@ class DataInfo:
     """The stored-value grid of file-space data: adversarial images are also rounded onto it."""
     region: Region | None = None
     """File space: where attacks may change pixels (``x_adv - x`` is zero elsewhere)."""
+    modality: str | None = None
+    """The images' DICOM modality code (``CT``, ``MR``, ``DX``, ``US``...) where known: which acquisition shifts fit."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.task, HeadKind):  # "multiclass" as a user writes it

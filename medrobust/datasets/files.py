@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -137,6 +138,7 @@ class FileDataset(MedicalDataset):
             extra={"shape": list(shape or ()), "skipped": len(self.skipped), **dict(settings or {})},
             stages=stages,
             grid=grid,
+            modality=_modality(self.meta),
         )
 
     def _read(self, entry: Entry) -> tuple[Tensor, dict[str, str]]:
@@ -199,3 +201,11 @@ def cache_budget(cache: bool, cache_bytes: int | None) -> int:
     if not isinstance(cache, bool):
         raise ConfigError(f"cache must be true or false (use cache_bytes for a byte budget), got {cache!r}")
     return DEFAULT_CACHE_BYTES if cache else 0
+
+
+def _modality(metas: list[dict[str, str]]) -> str | None:
+    """The most common DICOM ``modality`` among the samples' headers, if they name one."""
+    seen = Counter(m.get("modality", "") for m in metas)
+    seen.pop("", None)
+    seen.pop("unknown", None)
+    return seen.most_common(1)[0][0].upper() if seen else None

@@ -101,6 +101,7 @@ class MedMNISTDataset(MedicalDataset):
             bounds=(0.0, 1.0),
             spatial_dims=info.spatial_dims,
             units="intensity in [0, 1] (uint8 / 255)",
+            modality=info.modality,
             extra={
                 "medmnist_task": info.task,
                 "file": path.name,

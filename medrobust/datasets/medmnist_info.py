@@ -28,6 +28,11 @@ class MedMNISTInfo:
     license: str = "CC BY 4.0"
 
     @property
+    def modality(self) -> str:
+        """The source images' DICOM modality code (``DX``, ``CT``, ``US``...): which acquisition shifts fit."""
+        return MODALITIES[self.name]
+
+    @property
     def sizes(self) -> tuple[int, ...]:
         """Image sizes published for this subset."""
         return tuple(sorted(self.md5))
@@ -359,3 +364,26 @@ SUBSETS: dict[str, MedMNISTInfo] = {
         ),
     ]
 }
+
+
+MODALITIES: dict[str, str] = {
+    "pathmnist": "SM",  # colon pathology slides (slide microscopy)
+    "chestmnist": "DX",  # chest X-ray
+    "dermamnist": "XC",  # dermatoscope photographs (external camera)
+    "octmnist": "OPT",  # retinal optical coherence tomography
+    "pneumoniamnist": "DX",
+    "retinamnist": "OP",  # fundus photographs
+    "breastmnist": "US",  # breast ultrasound
+    "bloodmnist": "SM",  # blood cell microscopy
+    "tissuemnist": "SM",  # kidney cortex microscopy
+    "organamnist": "CT",
+    "organcmnist": "CT",
+    "organsmnist": "CT",
+    "organmnist3d": "CT",
+    "nodulemnist3d": "CT",  # LIDC-IDRI thoracic CT
+    "adrenalmnist3d": "CT",  # shape masks segmented on abdominal CT
+    "fracturemnist3d": "CT",
+    "vesselmnist3d": "MR",  # shape masks from MR angiography
+    "synapsemnist3d": "EM",  # electron microscopy
+}
+"""The DICOM modality code of each subset's source images, from the MedMNIST v2 paper's table."""

@@ -16,7 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from medrobust.attacks.acquisition import is_acquisition
 from medrobust.attacks.norms import NORMS
+from medrobust.attacks.shifts import Shift
 from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.datasets.file_space import QUANTISED
 from medrobust.engine.adapt import records
@@ -34,12 +36,13 @@ from medrobust.engine.trust import run_checks, trust_context
 from medrobust.engine.work import BatchWork
 from medrobust.errors import ConfigError
 from medrobust.models.adapter import ModelAdapter
+from medrobust.results.corruption import corruption_summary
 from medrobust.results.gallery import Gallery
 from medrobust.results.manifest import device_description, library_versions, now
 from medrobust.results.privacy import private_name, private_skipped
 from medrobust.results.results import Results
 from medrobust.results.summarize import summarize
-from medrobust.results.summary import TrustContext
+from medrobust.results.summary import Summary, TrustContext
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +279,7 @@ def finish(
         passes=random_passes(run, probes),
         severities={a.label + q for a in run.attacks if a.norm not in NORMS for q in ("", QUANTISED)},
     )
+    summary = _with_corruption(run, summary)
     trust = trust_context(
         clean,
         run.attacks,
@@ -300,6 +304,17 @@ def finish(
         results.save(run.folder)
         state.finish(run.folder)
     return results
+
+
+def _with_corruption(run: Plan, summary: Summary) -> Summary:
+    """The summary with the acquisition suite's mean corruption error, when the run has that suite."""
+    shifts = {
+        m.label: (m.name, m.mode) for s in run.suites if is_acquisition(s) for m in s.members if isinstance(m, Shift)
+    }
+    if not shifts:
+        return summary
+    corruption = corruption_summary(summary, shifts, run.reference, run.data_fp)
+    return summary.model_copy(update={"corruption": corruption})
 
 
 def _manifest(run: Plan, state: RunState) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medrobust.attacks.acquisition import is_acquisition
 from medrobust.attacks.base import UNFINGERPRINTABLE, Attack
 from medrobust.attacks.budgets import Budget, parse_budgets
 from medrobust.attacks.norms import NORMS
@@ -35,11 +36,12 @@ from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
 from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.heads import Head, HeadKind
 from medrobust.models.adapter import ModelAdapter
+from medrobust.results.corruption import Reference, check_same_data, load_reference
 from medrobust.results.manifest import library_versions, now
 
 log = logging.getLogger(__name__)
 
-OUTSIDE_KEY = frozenset({"known_robust", "allow_large_budgets"})
+OUTSIDE_KEY = frozenset({"known_robust", "allow_large_budgets", "reference"})
 """Spec fields that change how results are read, not which rows are computed."""
 
 
@@ -68,6 +70,8 @@ class Plan:
     """The adaptive members the suites added, and why (:mod:`medrobust.engine.adapt`)."""
     executor: dict[str, Any] = field(default_factory=lambda: {"kind": "serial"})
     """Where the batches ran, for the manifest (a sharded run: Ray, its shards and restarts)."""
+    reference: Reference | None = None
+    """The reference run of the acquisition suite's mean corruption error, read when the run is planned."""
 
     @property
     def batch_size(self) -> int:
@@ -116,7 +120,8 @@ def plan_run(
     if head != adapter.head:
         adapter = copy.copy(adapter)  # the sweep's own view: the caller's adapter is never changed
         adapter.head = head
-    suites = [build_suite(spec.suite, head)] if spec.suite is not None else []
+    channels = int(data[0][0].shape[0]) if spec.suite is not None else None  # which acquisition shifts fit
+    suites = [build_suite(spec.suite, head, data.info.modality, channels)] if spec.suite is not None else []
     suites += [a for a in attacks if isinstance(a, Suite)]
     if len({s.label for s in suites}) != len(suites):
         raise ConfigError(f"suite labels must be unique, got {[s.label for s in suites]}")
@@ -128,6 +133,7 @@ def plan_run(
             raise ConfigError(
                 f"subgroup {col!r} is not a metadata column of {data.info.name} (has: {sorted(data[0][2])})"
             )
+    reference = _reference(spec, suites)
     _check_one_kind_of_budget(attacks)
     budgets = parse_budgets(spec.eps)
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
@@ -137,6 +143,8 @@ def plan_run(
     t0 = time.perf_counter()
     fp, data_fp = adapter.model_fingerprint(), data.fingerprint()
     model_fp = fp.digest
+    if reference is not None:
+        check_same_data(reference, data_fp)
     seconds = time.perf_counter() - t0
     record = run_record(spec, attacks, budgets, suites, len(data), config)
     if adaptations:
@@ -150,7 +158,7 @@ def plan_run(
     folder = Path(out_dir) if out_dir is not None else None
     return Plan(
         spec, adapter, data, attacks, suites, budgets, batches, record, key, model_fp, data_fp, folder, started,
-        {"fingerprints": seconds}, model_unreliable=fp.reasons, adaptations=adaptations,
+        {"fingerprints": seconds}, model_unreliable=fp.reasons, adaptations=adaptations, reference=reference,
     )  # fmt: skip
 
 
@@ -223,6 +231,15 @@ def _check_budget_range(attacks: list[Attack], budgets: list[Budget], adapter: M
             if not allow:
                 raise ConfigError(f"{message}; pass --allow-large-budgets to run it anyway")
             log.warning(message)
+
+
+def _reference(spec: RunSpec, suites: list[Suite]) -> Reference | None:
+    """The reference run for the mCE, read up front so a wrong folder fails before anything is attacked."""
+    if spec.reference is None:
+        return None
+    if not any(is_acquisition(s) for s in suites):
+        raise ConfigError("reference: a reference run is for the acquisition suite's mCE; add --suite acquisition")
+    return load_reference(spec.reference)
 
 
 def _check_one_kind_of_budget(attacks: list[Attack]) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
+from medrobust.attacks.acquisition import SEVERITIES, is_acquisition
 from medrobust.attacks.base import Attack
 from medrobust.attacks.budgets import parse_budgets
 from medrobust.attacks.registry import available as attack_names
@@ -90,6 +91,7 @@ class RunSpec(SweepOptions):
     known_robust: bool = False
     allow_large_budgets: bool = False
     random_passes: int = Field(default=16, ge=2, le=62)
+    reference: str | None = None
 
     @classmethod
     def build(cls, base: RunSpec | None = None, **changes: Any) -> RunSpec:
@@ -101,12 +103,27 @@ class RunSpec(SweepOptions):
         unknown = sorted(set(given) - set(RunSpec.model_fields))
         if unknown:
             raise ConfigError(f"unknown run option(s) {', '.join(unknown)}; known: {', '.join(RunSpec.model_fields)}")
-        raw = {**({k: getattr(base, k) for k in RunSpec.model_fields} if base is not None else {}), **given}
+        kept = [k for k in RunSpec.model_fields if k in base.model_fields_set] if base is not None else []
+        raw = {**{k: getattr(base, k) for k in kept}, **given}  # what base left unset keeps its default
         return validated(RunSpec, raw, "invalid run options")
 
     def spec(self) -> RunSpec:
         """Only the run specification (a config subclass adds where the model and data come from)."""
         return RunSpec.build(self)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _acquisition_defaults(cls, data: Any) -> Any:
+        """The acquisition suite with no attacks or budgets given: its shifts alone, at severities 0..5."""
+        if isinstance(data, Mapping) and is_acquisition(data.get("suite")):
+            return {"attacks": (), "eps": SEVERITIES, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> RunSpec:
+        if not self.attacks and self.suite is None:
+            raise ValueError("at least one attack is needed")
+        return self
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -125,8 +142,6 @@ class RunSpec(SweepOptions):
     @field_validator("attacks")
     @classmethod
     def _attacks(cls, v: tuple[AttackSpec, ...]) -> tuple[AttackSpec, ...]:
-        if not v:
-            raise ValueError("at least one attack is needed")
         for a in v:
             if isinstance(a, Attack):
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from medrobust.results.summary import BudgetPoint, Summary, SummaryLike
+from medrobust.results.summary import BudgetPoint, Corruption, Summary, SummaryLike
 from medrobust.text import MISSING, interval, is_missing, num
 
 __all__ = [
@@ -14,6 +14,8 @@ __all__ = [
     "as_summary",
     "budget_text",
     "class_text",
+    "corruption_lines",
+    "corruption_table",
     "interval",
     "is_missing",
     "largest_budget",
@@ -150,3 +152,26 @@ def strongest_attack(summary: SummaryLike, among: Iterable[str] | None = None) -
         if best is None or b.robust_accuracy < best[0]:
             best = (float(b.robust_accuracy), name)
     return best[1] if best else (names[0] if names else None)
+
+
+def corruption_table(c: Corruption) -> tuple[list[str], list[list[str]]]:
+    """The acquisition suite's table: per shift and mode, its error per severity, relative drop, CE."""
+    head = ["shift", "mode", *(f"error @{s:g}" for s in c.severities), "relative drop"]
+    with_reference = c.reference is not None
+    head += ["CE", "relative CE"] if with_reference else []
+    body = []
+    for e in c.shifts.values():
+        row = [e.shift, e.mode, *(num(x) for x in e.errors), num(e.relative_drop)]
+        body.append(row + ([num(e.ce), num(e.relative_ce)] if with_reference else []))
+    return head, body
+
+
+def corruption_lines(c: Corruption) -> list[str]:
+    """One line per mode: the mean corruption error (with a reference) and the mean relative drop."""
+    ref = c.reference
+    against = f"against {ref.get('model', '?')} (run {ref.get('run', '')[:12]})" if ref is not None else ""
+    lines = []
+    for mode, m in c.modes.items():
+        mce = f"mCE {num(m.mce)}, relative mCE {num(m.relative_mce)} {against}, " if ref is not None else ""
+        lines.append(f"{mode}: {mce}mean relative accuracy drop {num(m.mean_relative_drop)} over {m.shifts} shifts")
+    return lines

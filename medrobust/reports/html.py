@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from medrobust.reports.format import (
     adaptive_text,
     budget_text,
+    corruption_lines,
+    corruption_table,
     interval,
     mean_head,
     mean_text,
@@ -69,6 +71,7 @@ def render_report(results: Results) -> str:
         "<h2>Summary</h2>",
         _summary_table(s),
         _attack_table(s),
+        _corruption(s),
         "<h2>Per class</h2>",
         _per_class_table(s),
         _subgroups(s, _units(m)),
@@ -193,6 +196,14 @@ def _per_class_table(s: Summary) -> str:
             rows.append(_row([attack, _eps(b), *(num(per.get(n)) for n in names)], left=2, cls="sep" if i == 0 else ""))
     note = '<p class="sub">Accuracy among the samples of each class (per finding for multi-label tasks).</p>'
     return note + _table(head, rows, left=2)
+
+
+def _corruption(s: Summary) -> str:
+    if s.corruption is None:
+        return ""
+    head, body = corruption_table(s.corruption)
+    lines = "".join(f"<p>{_e(t)}</p>" for t in corruption_lines(s.corruption))
+    return f"<h2>Acquisition shifts</h2>{lines}{_table(head, [_row(r, left=2) for r in body], left=2)}"
 
 
 def _subgroups(s: Summary, units: str) -> str:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from medrobust.reports.format import (
     adaptive_text,
+    corruption_lines,
+    corruption_table,
     mean_head,
     mean_text,
     passes_head,
@@ -62,6 +64,11 @@ def render_markdown(results: Results) -> str:
                 ]
             )
     lines += markdown_table(head, body)
+    if s.corruption is not None:
+        head, body = corruption_table(s.corruption)
+        lines += ["", "**Acquisition shifts**: corruption error per severity", ""]
+        lines += markdown_table(head, [[md_cell(c) for c in row] for row in body])
+        lines += ["", *[f"- {md_cell(t)}" for t in corruption_lines(s.corruption)]]
     gaps = []
     for column, split in s.subgroups.items():
         for attack, curve in split.gap.items():

@@ -27,7 +27,7 @@ from pydantic import (
 from medrobust.errors import DataError
 from medrobust.results.folder import SUMMARY
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_FILE = Path(__file__).with_name("summary.schema.json")
 
 
@@ -239,6 +239,43 @@ class TrustContext(Record):
     adaptive: list[AdaptiveOption] = []
 
 
+class ShiftError(Record):
+    """One shift in one mode of the acquisition suite: its errors per severity and how they compare.
+
+    ``errors``: per severity above 0, one minus the mean accuracy over the draws (random mode)
+    or the worst-case accuracy (adversarial). ``relative_drop``: clean accuracy minus the
+    mean accuracy over the severities, over the clean accuracy. ``ce`` and ``relative_ce``:
+    ImageNet-C's corruption error against the reference run (NaN without one).
+    """
+
+    shift: str = ""
+    mode: str = ""
+    errors: list[Metric] = []
+    clean_error: Metric = math.nan
+    relative_drop: Metric = math.nan
+    ce: Metric = math.nan
+    relative_ce: Metric = math.nan
+
+
+class ModeCorruption(Record):
+    """The means over the shifts of one mode: mCE, relative mCE (with a reference) and relative drop."""
+
+    shifts: int = 0
+    mce: Metric = math.nan
+    relative_mce: Metric = math.nan
+    mean_relative_drop: Metric = math.nan
+
+
+class Corruption(Record):
+    """The acquisition suite's mean corruption error (ImageNet-C, MedMNIST-C), per mode and per shift."""
+
+    severities: list[float] = []
+    reference: dict[str, str] | None = None
+    """The reference run: its model's name and fingerprint and its run key (no paths)."""
+    modes: dict[str, ModeCorruption] = {}
+    shifts: dict[str, ShiftError] = {}
+
+
 class Summary(Record):
     """The summary of one sweep (``summary.json``, schema 1.x)."""
 
@@ -251,6 +288,7 @@ class Summary(Record):
     subgroups: dict[str, Subgroup] = {}
     warnings: list[TrustWarning] = []
     trust: TrustContext | None = None
+    corruption: Corruption | None = None
 
     def attack_name(self, attack: str) -> str:
         """Resolve ``pgd`` to ``pgd-linf``, ``apgd-ce-bpda`` to ``apgd-ce-bpda-linf`` (and ``pgd+quantised`` to
