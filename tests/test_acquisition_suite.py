@@ -13,6 +13,7 @@ from torch import nn
 
 import medrobust
 from medrobust.attacks.acquisition import SEVERITIES, acquisition_suite, fitting_shifts
+from medrobust.attacks.shifts import Shift
 from medrobust.cli import main
 from medrobust.datasets import synthetic
 from medrobust.datasets.medmnist_info import MODALITIES, SUBSETS
@@ -117,15 +118,22 @@ def test_the_mce_divides_the_errors_by_the_reference_models(tmp_path: Path) -> N
     assert again.summary.corruption is not None and again.summary.corruption.modes["random"].mce == pytest.approx(1.0)
 
 
-def test_a_reference_that_does_not_match_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_a_reference_that_does_not_match_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = synthetic(24, task="binary", seed=5, size=12)
     medrobust.evaluate(_model(data, 0.3), data, suite=SUITE, bootstrap=0, out_dir=tmp_path / "ref")
+    monkeypatch.setattr(Shift, "run", None)  # nothing below may attack: each is refused when the run is planned
     other = synthetic(24, task="binary", seed=6, size=12)
     with pytest.raises(ConfigError, match="other data"):
         medrobust.evaluate(_model(other, 0.5), other, suite=SUITE, bootstrap=0, reference=str(tmp_path / "ref"))
     fewer = {**SUITE, "shifts": ["contrast", "gamma"]}
     with pytest.raises(ConfigError, match="no gamma-random curve"):
         medrobust.evaluate(_model(data, 0.5), data, suite=fewer, bootstrap=0, reference=str(tmp_path / "ref"))
+    with pytest.raises(ConfigError, match="severities"):
+        medrobust.evaluate(
+            _model(data, 0.5), data, suite=SUITE, eps=[0, 1, 2], bootstrap=0, reference=str(tmp_path / "ref")
+        )
     with pytest.raises(ConfigError, match="add --suite acquisition"):
         medrobust.evaluate(_model(data, 0.5), data, ["fgsm"], bootstrap=0, reference=str(tmp_path / "ref"))
     with pytest.raises(medrobust.MedrobustError, match=r"no summary\.json"):

@@ -36,7 +36,7 @@ from medrobust.engine.spec import AttackSpec, RunSpec, SweepOptions
 from medrobust.errors import ConfigError, DataError, ModelError
 from medrobust.heads import Head, HeadKind
 from medrobust.models.adapter import ModelAdapter
-from medrobust.results.corruption import Reference, check_same_data, load_reference
+from medrobust.results.corruption import Reference, check_same_data, check_same_shifts, load_reference
 from medrobust.results.manifest import library_versions, now
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,9 @@ def plan_run(
     reference = _reference(spec, suites)
     _check_one_kind_of_budget(attacks)
     budgets = parse_budgets(spec.eps)
+    if reference is not None:
+        shifts = [m.label for s in suites if is_acquisition(s) for m in s.members]
+        check_same_shifts(reference, shifts, [b.value for b in budgets])
     _check_budget_range(attacks, budgets, adapter, spec.allow_large_budgets)
     _check_grid_step(budgets, data.info.grid)
     _check_region(attacks, data)

@@ -111,6 +111,18 @@ def corruption_summary(
     )
 
 
+def check_same_shifts(reference: Reference, labels: Sequence[str], severities: Sequence[float]) -> None:
+    """Refuse a reference run that lacks one of ``labels`` or ran them at other ``severities`` (above 0)."""
+    wanted = [float(s) for s in severities if s > TOLERANCE]
+    for label in labels:
+        theirs = [p.eps for p in _points(reference.summary, label, reference.where)]
+        if len(theirs) != len(wanted) or any(abs(a - b) > TOLERANCE for a, b in zip(theirs, wanted, strict=False)):
+            raise ConfigError(
+                f"reference {reference.where}: {label} was run at severities {theirs}, this run's are {wanted}: "
+                "mCE compares the same severities"
+            )
+
+
 def check_same_data(reference: Reference, data_fingerprint: str | None) -> None:
     """Refuse a reference run on other images than this run's (``data_fingerprint``), naming both."""
     theirs = str(reference.manifest.get("data", {}).get("fingerprint", ""))
