@@ -16,13 +16,14 @@ from click.testing import CliRunner
 from medrobust.cli.commands import main
 from medrobust.errors import ConfigError
 from medrobust.models.adapter import ModelAdapter
-from medrobust.suites.grid import cells, expand_env, load_suite, run_suite
+from medrobust.suites.grid import cell_config, cells, expand_env, load_suite, run_suite
 
 NIGHTLY = Path(__file__).resolve().parents[1] / "examples" / "suites" / "nightly.yaml"
 SMALL = [  # the example suite at CI size: fewer images and PGD steps
     *("--set", "defaults.n=32", "--set", "defaults.bootstrap=0", "--quiet"),
     *("--set", "attack_sets.gradient-linf=[fgsm, {name: pgd, steps: 3}]"),
     *("--set", "attack_sets.pgd-l2=[{name: pgd, norm: l2, steps: 3}]"),
+    *("--set", "attack_sets.acquisition.suite={name: acquisition, mode: random, draws: 2}"),
 ]
 
 
@@ -65,6 +66,10 @@ def test_example_suite_resumes_gates_and_catches_a_degraded_model(
     assert set(linf["curves"]) == {"fgsm-linf", "pgd-linf"} and linf["n"] == 32
     assert (first / linf["folder"] / "report.html").is_file()
     assert "| lesion-cnn__synthetic-lesions__pgd-l2__l2 | done | 32 |" in (first / "bench.md").read_text()
+    acquisition = by_cell["lesion-cnn__synthetic-lesions__acquisition__severity"]  # its severity list only
+    assert {"noise-random", "blur-random", "acquisition-severity"} <= set(acquisition["curves"])
+    assert set(acquisition["corruption"]) == {"random"}
+    assert not any(c.endswith(("acquisition__linf", "acquisition__l2", "linf__severity")) for c in by_cell)
 
     code, out = _bench("--out", second, "--baseline", first)
     assert code == 0, out
@@ -116,6 +121,24 @@ def test_grid_pairs_models_with_their_datasets_and_drops_excluded_cells(tmp_path
         "b__other__l2__l2",
     ]
     assert [c.id for c in cells(suite, only=["b__other__*"])] == ["b__other__linf__small", "b__other__l2__l2"]
+
+
+def test_an_attack_set_in_the_long_form_pairs_with_its_budget_lists_only(tmp_path: Path) -> None:
+    text = GRID.replace("  l2: [0, 0.1]\n", "  l2: [0, 0.1]\n  severity: [0, 1, 2]\n")
+    text = text.replace("  l2: [{name: pgd, norm: l2}]\n", "  l2: [{name: pgd, norm: l2}]\n  shifts: {attacks: [blur, "
+                        "{name: noise, mode: adversarial}], budgets: [severity]}\n  acq: {suite: acquisition, "
+                        "budgets: [severity]}\n")  # fmt: skip
+    text += "  - {attacks: linf, budgets: severity}\n  - {attacks: l2, budgets: severity}\n"
+    suite = load_suite(_suite(tmp_path, text))
+    ids = [c.id for c in cells(suite) if c.model == "a"]
+    assert ids == ["a__syn__linf__small", "a__syn__l2__l2", "a__syn__shifts__severity", "a__syn__acq__severity"]
+    cfg = cell_config(suite, cells(suite)[3], tmp_path / "cell")
+    assert cfg.suite == "acquisition" and cfg.attacks == () and cfg.eps == (0, 1, 2)
+    unpaired = text.replace(", budgets: [severity]}\n  acq", "}\n  acq")
+    with pytest.raises(ConfigError, match="attack set 'shifts' holds acquisition shifts"):
+        load_suite(_suite(tmp_path, unpaired))
+    with pytest.raises(ConfigError, match=r"unknown budget list\(s\) \['sev'\]"):
+        load_suite(_suite(tmp_path, text.replace("budgets: [severity]}\n  acq", "budgets: [sev]}\n  acq")))
 
 
 def test_environment_variables_expand_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,72 +14,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
 
 from medrobust.engine.config import RunConfig
-from medrobust.engine.ray_runtime import MAX_RETRIES, RayOptions, Resources, import_ray
-from medrobust.engine.spec import DEFAULT_ATTACKS, DEFAULT_BUDGETS
+from medrobust.engine.ray_runtime import RayOptions, Resources, import_ray
 from medrobust.errors import ConfigError, MedrobustError
-from medrobust.io import expand_env, load_yaml_mapping, set_dotted, slug, validated
+from medrobust.io import expand_env, slug, validated
 from medrobust.results.atomic import write_json, write_text
 from medrobust.results.folder import ResultsFolder
 from medrobust.results.results import Results
 from medrobust.suites.cell_run import CellJob, CellOutcome, attempts_of, config_hash, finished_results, run_cell
 from medrobust.suites.report import markdown, verdict
+from medrobust.suites.suite_file import AXES, Gate, Suite, load_suite
 
 log = logging.getLogger(__name__)
 
 BENCH_JSON = "bench.json"
 BENCH_MD = "bench.md"
 COMPARE_MD = "compare.md"
-AXES = ("model", "dataset", "attacks", "budgets")
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
-
-
-class Gate(BaseModel):
-    """The regression gate's settings (see :func:`medrobust.gates.assertions.regression_gate`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    tolerance: float = 0.02
-    metric: str = "robust_accuracy"
-
-    @field_validator("tolerance")
-    @classmethod
-    def _non_negative(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("the tolerance must be a number >= 0")
-        return v
-
-
-class Suite(BaseModel):
-    """A suite file: named models, datasets, attack sets and budget lists, crossed into cells.
-
-    ``models``/``datasets`` entries are ``medrobust run`` model/data sections, plus:
-    ``datasets: [names]`` on a model (pair it with those datasets only), ``subgroups`` on a
-    dataset, and ``optional: true`` on either (a cell whose inputs are missing is skipped,
-    not an error). ``defaults`` holds run settings for every cell (n, batch_size, seed, ...).
-    ``executor: ray`` runs the cells as Ray tasks, each reserving ``resources`` (a model's own
-    ``resources`` override them) and retried ``max_retries`` times when its worker dies.
-    Strings may use ``${VAR}`` and ``${VAR:-default}``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = "suite"
-    out: Path = Path("medrobust-results/bench")
-    defaults: dict[str, Any] = {}
-    models: dict[str, dict[str, Any]]
-    datasets: dict[str, dict[str, Any]]
-    attack_sets: dict[str, list[str | dict[str, Any]]] = {"default": list(DEFAULT_ATTACKS)}
-    budgets: dict[str, list[float | str]] = {"default": list(DEFAULT_BUDGETS)}
-    exclude: list[dict[str, str]] = []
-    gate: Gate = Gate()
-    executor: Literal["serial", "ray"] = "serial"
-    ray_address: str | None = None
-    resources: Resources = Resources()
-    max_retries: int = Field(default=MAX_RETRIES, ge=0)
 
 
 @dataclass
@@ -129,30 +83,15 @@ class SuiteRun:
         return EXIT_ERROR if self.errors else EXIT_REGRESSION if self.regressions else EXIT_OK
 
 
-def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
-    """Read and validate a suite file; ``overrides`` are ``defaults.n``-style dotted keys."""
-    p = Path(path)
-    raw = load_yaml_mapping(p, "suite")
-    for key, value in (overrides or {}).items():
-        set_dotted(raw, key, value)
-    suite = validated(Suite, raw, f"{p}: invalid suite")
-    for rule in suite.exclude:
-        unknown = set(rule) - set(AXES)
-        if unknown:
-            raise ConfigError(f"{p}: exclude rule {rule} uses {sorted(unknown)}; allowed keys are {', '.join(AXES)}")
-    for name, model in suite.models.items():
-        missing = [d for d in model.get("datasets", []) if d not in suite.datasets]
-        if missing:
-            raise ConfigError(f"{p}: model {name!r} names unknown dataset(s) {missing}")
-    return suite
-
-
 def cells(suite: Suite, only: Sequence[str] = ()) -> list[Cell]:
     """The grid minus excluded pairs, in file order; ``only`` keeps cells whose id matches a glob."""
     out = []
     for m, d, a, b in itertools.product(suite.models, suite.datasets, suite.attack_sets, suite.budgets):
         allowed = suite.models[m].get("datasets")
         if allowed is not None and d not in allowed:
+            continue
+        paired = suite.attack_sets[a].budgets
+        if paired is not None and b not in paired:
             continue
         point = {"model": m, "dataset": d, "attacks": a, "budgets": b}
         if any(all(point.get(k) == v for k, v in rule.items()) for rule in suite.exclude):
@@ -174,7 +113,7 @@ def cell_config(suite: Suite, cell: Cell, folder: Path) -> RunConfig:
         **suite.defaults,
         "model": model,
         "data": data,
-        "attacks": suite.attack_sets[cell.attacks],
+        **suite.attack_sets[cell.attacks].run_settings(),
         "eps": suite.budgets[cell.budgets],
         "out": str(folder),
     }
@@ -320,6 +259,8 @@ def summary(run: SuiteRun) -> dict[str, Any]:
                 },
                 warnings=[w.code for w in s.warnings],
             )
+            if s.corruption is not None:  # the acquisition suite's mCE and relative drop, per mode
+                entry["corruption"] = {mode: m.to_dict() for mode, m in s.corruption.modes.items()}
         if c.attempts > 1:  # a worker died (or the suite was interrupted) and the cell was resumed
             entry["attempts"] = c.attempts
         if c.gate:
