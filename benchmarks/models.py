@@ -1,4 +1,4 @@
-"""The benchmark's model zoo: a small CNN, ResNet-18, DenseNet-121 (2D) and a MONAI 3D ResNet.
+"""The benchmark's model zoo: small CNNs, ResNet-18, DenseNet-121 (2D) and a MONAI 3D ResNet.
 
 Nothing is downloaded: each model is trained here on the train split (class-balanced
 batches, seeded) and its ``state_dict`` cached outside the repository, in
@@ -80,6 +80,7 @@ ZOO: dict[str, ModelSpec] = {
     "smallcnn": ModelSpec(
         "smallcnn", "pneumoniamnist", 28, 28, 2, lambda: SmallCNN(1, 2, 2), train_steps=400, lr=2e-3, skip_checksum=True
     ),
+    "breastcnn": ModelSpec("breastcnn", "breastmnist", 28, 28, 2, lambda: SmallCNN(1, 2, 2), train_steps=400, lr=2e-3),
     "resnet18": ModelSpec(
         "resnet18",
         "pneumoniamnist",

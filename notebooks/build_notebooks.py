@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from file_space_notebook import FILE_SPACE
+from shifts_notebook import SHIFTS_NOTEBOOK
 
 HERE = Path(__file__).resolve().parent
 
@@ -472,6 +473,7 @@ NOTEBOOKS = {
     "04_dicom_hu_windows.ipynb": DICOM,
     "05_bring_your_own_model.ipynb": BYO,
     "06_dicom_file_space.ipynb": FILE_SPACE,
+    "07_acquisition_shifts.ipynb": SHIFTS_NOTEBOOK,
 }
 
 
