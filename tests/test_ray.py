@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,19 @@ def ray_instance() -> Any:
     )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """The single-process runs here use one torch thread, as each 1-CPU Ray worker does (docs/ray.md).
+
+    CPU kernels sum in another order with another thread count: scores then differ in the
+    seventh digit, and the runs compared bit for bit would differ for that reason alone.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _same_summaries(a: Results, b: Results) -> None:
