@@ -153,3 +153,17 @@ def test_the_cli_runs_the_acquisition_suite_and_refuses_a_bad_reference(tmp_path
     no_run = ["--reference", str(tmp_path), "--out", str(tmp_path / "c")]
     ref = runner.invoke(main, [*base, "--suite", "acquisition", *no_run])
     assert ref.exit_code == 2 and "no summary.json" in ref.output and not (tmp_path / "c" / "rows.csv").exists()
+
+
+def test_the_worst_case_is_never_weaker_than_the_random_mode_per_sample() -> None:
+    data = synthetic(32, task="binary", seed=5, size=12)
+    weak = {"name": "contrast", "mode": "adversarial", "draws": 1, "steps": 0}  # one draw, no search
+    attacks = [{"name": "contrast", "mode": "random", "draws": 8}, weak]
+    res = medrobust.evaluate(_model(data, 0.5), data, attacks, [0, 1, 3, 5], bootstrap=0)
+    rows = res.rows.set_index(["attack", "eps", "sample"])["correct"]
+    random, adversarial = rows.loc["contrast-random"], rows.loc["contrast-adversarial"]
+    assert not (adversarial & ~random).any()  # a sample the random draws broke is broken in the worst case
+    assert (~random).sum() > 0
+    assert res.rows["correct_fraction"].dtype == res.rows["linf"].dtype  # dtypes kept
+    accuracy = [p["robust_accuracy"] for p in res.curve("contrast-adversarial")]
+    assert accuracy == sorted(accuracy, reverse=True)  # still monotone

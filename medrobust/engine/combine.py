@@ -31,3 +31,27 @@ def combine_rows(rows: pd.DataFrame, label: str, attacks: Sequence[str]) -> pd.D
     first = ranked.drop_duplicates(["eps", "sample"], keep="first").drop(columns=["_broken", "_order"])
     first = first.drop(columns=["correct_fraction"], errors="ignore")  # a worst case has no mean over draws
     return first.assign(attack=label).reset_index(drop=True)
+
+
+def at_least_random(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """``rows`` with each adversarial shift's rows the worse, per sample and severity, of its own and its random mode's.
+
+    ``pairs`` are ``(adversarial label, random label)`` of one shift. The random mode's worst
+    draw is a point of the adversarial mode's range too, so the worst case is never weaker
+    than the random one per sample, whatever draws the two sweeps made (their seeds differ, and
+    each attacks only the samples it has not broken yet). Row positions and dtypes are kept;
+    a pair without rows (no quantised copies outside file space) is left out.
+    """
+    present = set(rows["attack"].unique())
+    for adversarial, random in pairs:
+        if adversarial not in present or random not in present:
+            continue
+        mask = rows["attack"] == adversarial
+        old = rows[mask]
+        worse = combine_rows(rows, adversarial, [adversarial, random]).set_index(["eps", "sample"])
+        new = worse.reindex(pd.MultiIndex.from_frame(old[["eps", "sample"]])).reset_index()
+        new = new.reindex(columns=old.columns)
+        new = new.astype({c: old[c].dtype for c in old.columns})
+        new.index = old.index
+        rows = pd.concat([rows[~mask], new]).sort_index()
+    return rows

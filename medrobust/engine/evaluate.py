@@ -23,7 +23,7 @@ from medrobust.datasets.base import MedicalDataset, collate
 from medrobust.datasets.file_space import QUANTISED
 from medrobust.engine.adapt import records
 from medrobust.engine.adversarial_out import AdversarialWriter
-from medrobust.engine.combine import combine_rows
+from medrobust.engine.combine import at_least_random, combine_rows
 from medrobust.engine.plan import Plan, check_batch, jsonable, plan_run
 from medrobust.engine.probes import PROBE_SIZE, probe_model
 from medrobust.engine.progress import sweep_progress
@@ -264,7 +264,7 @@ def finish(
     spec, data, adapter, head = run.spec, run.data, run.adapter, run.head
     t0 = time.perf_counter()
     clean = pd.concat(cleans, ignore_index=True).sort_values("sample", kind="stable").reset_index(drop=True)
-    all_rows = pd.concat(rows, ignore_index=True)
+    all_rows = at_least_random(pd.concat(rows, ignore_index=True), _mode_pairs(run))
     for s in run.suites:  # the suite's curve: worst case over every attack of its norm
         all_rows = pd.concat([all_rows, combine_rows(all_rows, s.label, run.covered(s))], ignore_index=True)
     summary = summarize(
@@ -304,6 +304,20 @@ def finish(
         results.save(run.folder)
         state.finish(run.folder)
     return results
+
+
+def _mode_pairs(run: Plan) -> list[tuple[str, str]]:
+    """``(adversarial, random)`` labels of the shifts the run has in both modes (and their quantised copies)."""
+    shifts = [a for a in run.attacks if isinstance(a, Shift)]
+    labels = {a.label for a in shifts}
+    found = []
+    for a in shifts:
+        twin = f"{a.name}-random"
+        if a.mode == "adversarial" and twin in labels:
+            found += (
+                [(a.label, twin), (a.label + QUANTISED, twin + QUANTISED)] if run.data.info.grid else [(a.label, twin)]
+            )
+    return found
 
 
 def _with_corruption(run: Plan, summary: Summary) -> Summary:
