@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from medrobust.errors import ConfigError, DataError
-from medrobust.results.folder import ResultsFolder
+from medrobust.results.folder import SUMMARY, ResultsFolder
 from medrobust.results.summary import BudgetPoint, Corruption, ModeCorruption, ShiftError, Summary
 
 TOLERANCE = 1e-9
@@ -46,8 +46,8 @@ def load_reference(path: str | Path) -> Reference:
     """The summary and manifest of the results folder ``path``; a clear error when it is no finished run."""
     folder = ResultsFolder(path)
     if not folder.has_summary():
-        raise DataError(str(path), "reference: not a finished medrobust results folder (no summary.json)")
-    summary = Summary.from_json(folder.read_text("summary.json"), str(folder.summary))
+        raise DataError(str(path), f"reference: not a finished medrobust results folder (no {SUMMARY})")
+    summary = Summary.from_json(folder.read_text(SUMMARY), str(folder.summary))
     return Reference(summary, folder.read_manifest(), str(path))
 
 

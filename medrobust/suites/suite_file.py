@@ -63,7 +63,7 @@ class AttackSet(BaseModel):
 
     def has_shifts(self) -> bool:
         """Whether it holds acquisition shifts, whose budgets are severities, not L-p radii."""
-        names = [a if isinstance(a, str) else str(a.get("name", "")) for a in self.attacks]
+        names = [spec if isinstance(spec, str) else str(spec.get("name", "")) for spec in self.attacks]
         return is_acquisition(self.suite) or any(n.split(":")[0].lower() in SHIFTS for n in names)
 
 
