@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from medrobust.datasets.synthetic import synthetic
 from medrobust.heads import make_head
@@ -15,6 +16,21 @@ from medrobust.models.small_cnn import SmallCNN
 from medrobust.models.training import train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class Spread(nn.Module):
+    """Class 1 when the image's standard deviation is above ``threshold``: more contrast, class 1.
+
+    Shifts of contrast, blur and noise move it, so the shift tests see their draws disagree.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = 100 * (x.flatten(1).std(dim=1) - self.threshold)
+        return torch.stack([-z, z], dim=1)
 
 
 def shared_data_root() -> Path | None:

@@ -7,9 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
-from torch import nn
+from conftest import Spread
 
 import medrobust
 from medrobust.attacks.acquisition import SEVERITIES, acquisition_suite, fitting_shifts
@@ -24,18 +23,6 @@ from medrobust.models.adapter import ModelAdapter
 
 SCHEMA = Path(__file__).resolve().parents[1] / "medrobust" / "results" / "summary.schema.json"
 SUITE = {"name": "acquisition", "mode": "random", "shifts": ["contrast", "blur"], "draws": 3}
-
-
-class Spread(nn.Module):
-    """Class 1 when the image's standard deviation is above ``threshold``: contrast and blur move it."""
-
-    def __init__(self, threshold: float) -> None:
-        super().__init__()
-        self.threshold = threshold
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = 100 * (x.flatten(1).std(dim=1) - self.threshold)
-        return torch.stack([-z, z], dim=1)
 
 
 def _model(data: medrobust.MedicalDataset, quantile: float) -> ModelAdapter:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+from conftest import Spread
 
 import medrobust
 from medrobust.attacks.base import make_generator
@@ -20,18 +20,6 @@ from medrobust.datasets import synthetic
 from medrobust.heads import make_head
 from medrobust.models.adapter import ModelAdapter
 from medrobust.reports.markdown import render_markdown
-
-
-class Spread(nn.Module):
-    """Class 1 when the image's standard deviation is above ``threshold``: more contrast, class 1."""
-
-    def __init__(self, threshold: float) -> None:
-        super().__init__()
-        self.threshold = threshold
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = 100 * (x.flatten(1).std(dim=1) - self.threshold)
-        return torch.stack([-z, z], dim=1)
 
 
 def test_correct_fraction_is_the_share_of_draws_that_kept_the_label() -> None:
